@@ -1,0 +1,109 @@
+//! The exec mixin: runs one command per step, compatible with Porter's exec
+//! mixin. The command itself runs through the host driver, so it can only
+//! start what the step was granted.
+
+pub mod argv;
+pub mod jsonpath;
+pub mod lint;
+pub mod outcome;
+pub mod step;
+
+use step::ExecStep;
+use wasmix_mixin_sdk::{
+    log, parse_step, Command, Diagnostic, Failure, Info, Invocation, Mixin, Output, Severity,
+};
+
+struct Exec;
+
+impl Mixin for Exec {
+    fn info() -> Info {
+        Info {
+            name: "exec".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Run a command (Porter-compatible exec steps)".into(),
+            step_schema: step::STEP_SCHEMA.into(),
+            config_schema: String::new(),
+        }
+    }
+
+    fn lint(_action: &str, step: &str) -> Vec<Diagnostic> {
+        let step: ExecStep = match parse_step(step) {
+            Ok(s) => s,
+            Err(e) => {
+                return vec![Diagnostic {
+                    code: "exec-000".into(),
+                    severity: Severity::Error,
+                    message: e.message,
+                    path: String::new(),
+                }]
+            }
+        };
+        lint::lint(&step)
+            .into_iter()
+            .map(|f| Diagnostic {
+                code: f.code.into(),
+                severity: if f.error { Severity::Error } else { Severity::Warning },
+                message: f.message,
+                path: f.path,
+            })
+            .collect()
+    }
+
+    fn execute(invocation: Invocation) -> Result<Vec<Output>, Failure> {
+        let step: ExecStep = parse_step(&invocation.step)?;
+        let args = argv::build(&step.arguments, &step.flags, &step.suffix_arguments);
+        let mut command = Command::new(&step.command).args(args);
+        for (k, v) in &step.envs {
+            command = command.env(k, v);
+        }
+        if let Some(dir) = step.dir.as_deref().filter(|d| !d.is_empty() && *d != ".") {
+            command = command.workdir(dir);
+        }
+        let shown = command.display();
+        log::debug(&format!("running {shown}"));
+        let done = command.run()?;
+        let stdout = done.stdout_text();
+        let stderr = done.stderr_text();
+        if !step.suppress_output {
+            if !stdout.is_empty() {
+                log::info(stdout.trim_end());
+            }
+            if !stderr.is_empty() {
+                log::warn(stderr.trim_end());
+            }
+        }
+        if done.exit_code != 0 {
+            let rule = step.ignore_error.unwrap_or_default();
+            match outcome::ignored_because(&rule, done.exit_code, &stderr) {
+                Some(why) => log::info(&format!(
+                    "ignoring exit code {} of {shown}: {why}",
+                    done.exit_code
+                )),
+                None => {
+                    return Err(Failure {
+                        message: format!(
+                            "error running command {shown}: exit code {}{}",
+                            done.exit_code,
+                            if stderr.trim().is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", stderr.trim_end())
+                            }
+                        ),
+                        exit_code: Some(done.exit_code),
+                    })
+                }
+            }
+        }
+        let outputs = outcome::collect(&step.outputs, &stdout, |path| {
+            std::fs::read_to_string(path).map_err(|e| format!("could not read {path}: {e}"))
+        })
+        .map_err(Failure::msg)?;
+        Ok(outputs
+            .into_iter()
+            .map(|(name, value)| Output::text(name, value))
+            .collect())
+    }
+}
+
+wasmix_mixin_sdk::export_mixin!(Exec);

@@ -1,1 +1,14 @@
+//! wasmix: run Porter-style bundles whose mixins are sandboxed WebAssembly
+//! components.
+//!
+//! The data flows through a few types, one module each:
+//! [`manifest::Manifest`] (what the bundle says) → [`plan::Plan`] (the steps
+//! of one action, each with its [`grant::Grant`]) → [`sandbox`] (a fresh
+//! wasmtime store per step built from that grant only) → [`run::Outcome`]
+//! (step results and bundle outputs, recorded in the [`store`]).
 
+#![deny(missing_docs)]
+
+pub mod manifest;
+pub mod schema;
+pub mod template;

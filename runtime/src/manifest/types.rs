@@ -1,0 +1,409 @@
+//! The typed manifest.
+
+use super::SourceMap;
+use serde::Deserialize;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use semver::VersionReq;
+
+/// A loaded, validated `porter.yaml`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// The bundle directory (the file's parent).
+    pub dir: PathBuf,
+    /// Positions of every node, for errors found after loading.
+    pub source: SourceMap,
+    /// `schemaType` (Porter writes `Bundle`).
+    pub schema_type: Option<String>,
+    /// `schemaVersion`; decides the template delimiters.
+    pub schema_version: Option<String>,
+    /// Bundle name.
+    pub name: String,
+    /// Bundle version.
+    pub version: String,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Registry the bundle is published to.
+    pub registry: Option<String>,
+    /// Full bundle reference.
+    pub reference: Option<String>,
+    /// Dockerfile template (Porter only; ignored by wasmix).
+    pub dockerfile: Option<String>,
+    /// Maintainers.
+    pub maintainers: Vec<Maintainer>,
+    /// Declared mixins.
+    pub mixins: Vec<MixinDecl>,
+    /// Parameters.
+    pub parameters: Vec<Parameter>,
+    /// Credentials.
+    pub credentials: Vec<Credential>,
+    /// Bundle outputs.
+    pub outputs: Vec<OutputDef>,
+    /// Every action (install, upgrade, uninstall, custom) by name.
+    pub actions: BTreeMap<String, Vec<Step>>,
+    /// Metadata for custom actions.
+    pub custom_actions: BTreeMap<String, CustomActionDef>,
+    /// State variables.
+    pub state: Vec<StateVar>,
+    /// Bundle dependencies (parsed; not run yet).
+    pub dependencies: Option<Dependencies>,
+    /// Referenced images.
+    pub images: BTreeMap<String, Image>,
+    /// Required extensions.
+    pub required: Vec<Value>,
+    /// Free-form custom metadata.
+    pub custom: Value,
+}
+
+impl Manifest {
+    /// True when templates use Porter's old `{{ }}` delimiters.
+    pub fn uses_mustache_delimiters(&self) -> bool {
+        matches!(self.schema_version.as_deref(), None | Some("1.0.0-alpha.1"))
+    }
+
+    /// The declaration of mixin `name`.
+    pub fn mixin(&self, name: &str) -> Option<&MixinDecl> {
+        self.mixins.iter().find(|m| m.name == name)
+    }
+
+    /// The steps of `action`.
+    pub fn action(&self, action: &str) -> Option<&[Step]> {
+        self.actions.get(action).map(Vec::as_slice)
+    }
+}
+
+/// A maintainer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintainer {
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// URL.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A mixin declared under `mixins:`.
+#[derive(Debug, Clone)]
+pub struct MixinDecl {
+    /// The mixin's name (`exec`).
+    pub name: String,
+    /// A version constraint (`exec@1.2`), if given.
+    pub version: Option<String>,
+    /// The mixin's configuration, `grants` removed.
+    pub config: Value,
+    /// Grants for every step of this mixin.
+    pub grants: GrantSpec,
+    /// Path in the document, for errors.
+    pub path: String,
+}
+
+/// Which actions a parameter, credential or output applies to (empty: all).
+pub type ApplyTo = Vec<String>;
+
+/// True when `apply_to` includes `action` (an empty list includes all).
+pub fn applies(apply_to: &[String], action: &str) -> bool {
+    apply_to.is_empty() || apply_to.iter().any(|a| a == action)
+}
+
+/// A parameter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Parameter {
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON type: string, integer, number, boolean, object, array, file.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Default value; a parameter without one is required.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Allowed values.
+    #[serde(default, rename = "enum")]
+    pub allowed: Option<Vec<Value>>,
+    /// Environment variable name in Porter's invocation image.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File path in Porter's invocation image.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Actions it applies to.
+    #[serde(default, rename = "applyTo")]
+    pub apply_to: ApplyTo,
+    /// Masked in logs and stored apart.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Kept from one action to the next.
+    #[serde(default)]
+    pub persistent: bool,
+    /// Where the value comes from when not given.
+    #[serde(default)]
+    pub source: Option<ParameterSource>,
+    /// Explicitly required (the default is: required when there is no default).
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// Extra JSON schema keywords Porter allows (minimum, maxLength, …).
+    #[serde(flatten)]
+    pub schema: BTreeMap<String, Value>,
+}
+
+/// A parameter's source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSource {
+    /// An installation output of the same bundle.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// A dependency's output.
+    #[serde(default)]
+    pub dependency: Option<String>,
+}
+
+/// A credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Environment variable name in Porter's invocation image.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File path in Porter's invocation image.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Required (Porter's default: true).
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Actions it applies to.
+    #[serde(default, rename = "applyTo")]
+    pub apply_to: ApplyTo,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A bundle output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputDef {
+    /// Name; a step output of the same name fills it.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON type.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Default value.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Actions it applies to.
+    #[serde(default, rename = "applyTo")]
+    pub apply_to: ApplyTo,
+    /// Masked and stored apart.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// File path in Porter's invocation image.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// Metadata for a custom action.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomActionDef {
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether the action modifies resources.
+    #[serde(default)]
+    pub modifies: bool,
+    /// Whether the action can run without an installation.
+    #[serde(default)]
+    pub stateless: bool,
+}
+
+/// A state variable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateVar {
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Path in Porter's invocation image.
+    pub path: String,
+}
+
+/// Dependencies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependencies {
+    /// Required bundles.
+    #[serde(default)]
+    pub requires: Vec<Dependency>,
+}
+
+/// One dependency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// Name.
+    pub name: String,
+    /// The bundle.
+    pub bundle: DependencyBundle,
+    /// Parameters passed to it.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Value>,
+    /// Credentials passed to it.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Value>,
+    /// Outputs shared back.
+    #[serde(default)]
+    pub sharing: Option<Value>,
+}
+
+/// A dependency's bundle reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependencyBundle {
+    /// OCI reference.
+    pub reference: String,
+    /// Version constraint.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Interface (PEP003).
+    #[serde(default)]
+    pub interface: Option<Value>,
+}
+
+/// An image a bundle refers to (`bundle.images.NAME.*` in templates).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// Repository.
+    pub repository: String,
+    /// Digest.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Tag.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Image type (docker, oci).
+    #[serde(default, rename = "imageType")]
+    pub image_type: Option<String>,
+    /// Media type.
+    #[serde(default, rename = "mediaType")]
+    pub media_type: Option<String>,
+    /// Size.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One step of an action.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The mixin handling it.
+    pub mixin: String,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// The body the mixin receives (`grants` removed), not yet rendered.
+    pub body: Value,
+    /// Grants written on the step.
+    pub grants: GrantSpec,
+    /// Path in the document (`install[0].exec`), for errors.
+    pub path: String,
+    /// Position in its action, from 0.
+    pub index: usize,
+}
+
+/// Capabilities as written in `porter.yaml` under `grants:`, on a mixin
+/// declaration (every step of that mixin) or on a step.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSpec {
+    /// Credentials: `all`, `matching` (those the step's templates use) or a
+    /// list of names (`{name, read: true}` to let the mixin read the bytes).
+    #[serde(default)]
+    pub credentials: Option<CredentialGrantSpec>,
+    /// Host environment variables the mixin may read (and `env.*` templates).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Directories or files of the bundle the mixin may open.
+    #[serde(default)]
+    pub files: Vec<FileGrantSpec>,
+    /// Programs the `host` driver may start for this step.
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+/// The credentials part of a grant.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum CredentialGrantSpec {
+    /// `all` or `matching`.
+    Keyword(CredentialKeyword),
+    /// Named credentials.
+    List(Vec<CredentialGrantItem>),
+}
+
+/// `all` or `matching`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKeyword {
+    /// Every credential that applies to the action.
+    All,
+    /// Those the step's templates refer to.
+    Matching,
+}
+
+/// One named credential in a grant.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum CredentialGrantItem {
+    /// Use by handle only.
+    Name(String),
+    /// With options.
+    Detailed {
+        /// Credential name.
+        name: String,
+        /// The mixin may read the bytes (`reveal`).
+        #[serde(default)]
+        read: bool,
+    },
+}
+
+/// One file or directory grant.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileGrantSpec {
+    /// Host path, relative to the bundle directory (or absolute).
+    pub path: String,
+    /// Where the mixin sees it (default `/cnab/app/<path>`).
+    #[serde(default, rename = "to")]
+    pub guest: Option<String>,
+    /// Writable (default read-only).
+    #[serde(default)]
+    pub write: bool,
+}

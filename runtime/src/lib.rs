@@ -12,3 +12,12 @@
 pub mod manifest;
 pub mod schema;
 pub mod template;
+pub mod driver;
+pub mod fsutil;
+pub mod grant;
+pub mod redact;
+pub mod sandbox;
+pub mod store;
+pub mod plan;
+pub mod resolve;
+pub mod run;

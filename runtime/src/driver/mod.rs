@@ -1,0 +1,109 @@
+//! Drivers run what mixins ask for. The sandbox checks every request against
+//! the step's grant and resolves guest paths and secret handles first, so a
+//! driver only ever sees a [`Request`] that is allowed.
+
+mod debug;
+mod host;
+
+pub use debug::{DebugDriver, Recorded};
+pub use host::HostDriver;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A value in a command's environment.
+#[derive(Clone)]
+pub enum EnvValue {
+    /// Plain text.
+    Text(String),
+    /// A credential's value, substituted by the host; named for logs.
+    Secret {
+        /// Credential name.
+        name: String,
+        /// The value. Never printed: [`std::fmt::Debug`] masks it.
+        value: String,
+    },
+}
+
+impl std::fmt::Debug for EnvValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvValue::Text(t) => write!(f, "{t:?}"),
+            EnvValue::Secret { name, .. } => write!(f, "<credential {name}>"),
+        }
+    }
+}
+
+/// A checked request to run a command.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Program, exactly as the mixin named it (already allowed).
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment (the command's whole environment besides a fixed `PATH`).
+    pub env: Vec<(String, EnvValue)>,
+    /// Host working directory.
+    pub workdir: PathBuf,
+    /// Standard input.
+    pub stdin: Option<Vec<u8>>,
+    /// Container image, for container drivers.
+    pub image: Option<String>,
+}
+
+/// Limits the host applies to one command.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Kill the command after this long.
+    pub timeout: Duration,
+    /// Keep at most this many bytes of stdout and of stderr.
+    pub output_cap: usize,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completed {
+    /// Exit code (-1 when killed by a signal).
+    pub exit_code: i32,
+    /// Captured stdout (at most the cap).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (at most the cap).
+    pub stderr: Vec<u8>,
+}
+
+/// Why a driver could not run a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The program could not be started.
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        /// Program.
+        program: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The command ran past its deadline and was killed.
+    #[error("{program} was killed after {seconds}s (step deadline)")]
+    Timeout {
+        /// Program.
+        program: String,
+        /// Seconds allowed.
+        seconds: u64,
+    },
+    /// The driver cannot do this kind of request.
+    #[error("the {driver} driver cannot {what}")]
+    Unsupported {
+        /// Driver name.
+        driver: &'static str,
+        /// What was asked.
+        what: String,
+    },
+}
+
+/// Runs checked requests.
+pub trait Driver: Send + Sync {
+    /// The driver's name (`host`, `debug`).
+    fn name(&self) -> &'static str;
+    /// Run one request to completion.
+    fn run(&self, request: &Request, limits: RunLimits) -> Result<Completed, DriverError>;
+}

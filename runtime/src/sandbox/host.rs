@@ -1,0 +1,192 @@
+//! The host side of the `wasmix:mixin` imports. Every driver request and
+//! credential access is checked against the step's grant here, before any
+//! driver sees it.
+
+use super::bindings::wasmix::mixin::{credentials, driver, log, types};
+use super::step::{Access, LogLine, StepState};
+use crate::driver::{EnvValue, Request, RunLimits};
+use crate::grant::{CredentialAccess, APP_DIR};
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+use wasmtime::component::Resource;
+
+/// The host value behind a `secret` handle: only the credential's name. The
+/// bytes stay in the step's access table.
+pub struct SecretHandle {
+    name: String,
+}
+
+impl types::Host for StepState {}
+
+impl log::Host for StepState {
+    fn emit(&mut self, level: log::Level, message: String) {
+        let a = &mut self.access;
+        if a.logs.len() >= a.limits.max_log_lines {
+            return;
+        }
+        let level = match level {
+            log::Level::Trace => "trace",
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        let capped: String = message.chars().take(a.limits.output_cap).collect();
+        let message = a.redactor.redact(&capped);
+        a.logs.push(LogLine { level, message });
+    }
+}
+
+impl Access {
+    fn deny(&mut self, message: String) -> String {
+        let message = self.redactor.redact(&message);
+        self.denials.push(message.clone());
+        message
+    }
+}
+
+impl credentials::HostSecret for StepState {
+    fn name(&mut self, secret: Resource<SecretHandle>) -> String {
+        self.table.get(&secret).map(|s| s.name.clone()).unwrap_or_default()
+    }
+
+    fn drop(&mut self, secret: Resource<SecretHandle>) -> wasmtime::Result<()> {
+        self.table.delete(secret)?;
+        Ok(())
+    }
+}
+
+impl credentials::Host for StepState {
+    fn get(&mut self, name: String) -> Result<Resource<SecretHandle>, String> {
+        if !self.access.grant.credentials.contains_key(&name) {
+            return Err(self.access.deny(format!(
+                "credential {name:?} is not granted to this step; grant it with `grants: {{credentials: [{name}]}}`"
+            )));
+        }
+        if !self.access.secrets.contains_key(&name) {
+            return Err(format!("credential {name:?} has no value in this run"));
+        }
+        self.table
+            .push(SecretHandle { name })
+            .map_err(|e| format!("too many handles: {e}"))
+    }
+
+    fn reveal(&mut self, secret: Resource<SecretHandle>) -> Result<String, String> {
+        let name = self.table.get(&secret).map_err(|e| e.to_string())?.name.clone();
+        match self.access.grant.credentials.get(&name) {
+            Some(CredentialAccess::Read) => Ok(self.access.secrets.get(&name).cloned().unwrap_or_default()),
+            _ => Err(self.access.deny(format!(
+                "credential {name:?} may be passed to commands but not read by the mixin; \
+                 grant `{{name: {name}, read: true}}` to allow reading it"
+            ))),
+        }
+    }
+}
+
+impl driver::Host for StepState {
+    fn run(&mut self, command: driver::Command) -> Result<driver::Completed, String> {
+        let request = match self.check(&command) {
+            Ok(r) => r,
+            Err(message) => return Err(self.access.deny(message)),
+        };
+        let a = &self.access;
+        let Some(driver) = a.driver.clone() else {
+            return Err("no driver is available while describing or linting".into());
+        };
+        let remaining = a.deadline.saturating_duration_since(Instant::now());
+        let limits = RunLimits { timeout: remaining, output_cap: a.limits.output_cap };
+        match driver.run(&request, limits) {
+            Ok(done) => Ok(driver::Completed {
+                exit_code: done.exit_code,
+                stdout: done.stdout,
+                stderr: done.stderr,
+            }),
+            Err(e) => Err(a.redactor.redact(&e.to_string())),
+        }
+    }
+}
+
+impl StepState {
+    /// Check a request against the grant and resolve it for the driver.
+    fn check(&mut self, command: &driver::Command) -> Result<Request, String> {
+        let a = &mut self.access;
+        a.driver_calls += 1;
+        if a.driver_calls > a.limits.max_driver_calls {
+            return Err(format!(
+                "this step already made {} driver requests, its limit",
+                a.limits.max_driver_calls
+            ));
+        }
+        if let Some(image) = &command.image {
+            return Err(format!("container image {image:?} is not granted to this step"));
+        }
+        if !command.mounts.is_empty() {
+            return Err("mounts need a container image, and none is granted to this step".into());
+        }
+        if !a.grant.commands.contains(&command.program) {
+            return Err(format!(
+                "command {:?} is not granted to this step; grant it with `grants: {{commands: [{}]}}`",
+                command.program, command.program
+            ));
+        }
+        let workdir = match &command.workdir {
+            None => a.bundle_dir.clone(),
+            Some(dir) => resolve_workdir(a, dir)?,
+        };
+        let mut env = Vec::with_capacity(command.env.len());
+        for (k, v) in &command.env {
+            let value = match v {
+                driver::Value::Text(t) => EnvValue::Text(t.clone()),
+                driver::Value::Secret(handle) => {
+                    let name = self.table.get(handle).map_err(|e| e.to_string())?.name.clone();
+                    let value = a.secrets.get(&name).cloned().unwrap_or_default();
+                    EnvValue::Secret { name, value }
+                }
+            };
+            env.push((k.clone(), value));
+        }
+        Ok(Request {
+            program: command.program.clone(),
+            args: command.args.clone(),
+            env,
+            workdir,
+            stdin: command.stdin.clone(),
+            image: None,
+        })
+    }
+}
+
+/// A guest working directory on the host: relative paths (and paths under
+/// `/cnab/app`) stay inside the bundle directory; other absolute paths must
+/// lie in a granted directory.
+fn resolve_workdir(a: &Access, dir: &str) -> Result<PathBuf, String> {
+    let inside = |base: &Path, rel: &str| -> Option<PathBuf> {
+        let mut out = base.to_path_buf();
+        for c in Path::new(rel).components() {
+            match c {
+                Component::Normal(n) => out.push(n),
+                Component::CurDir | Component::RootDir => {}
+                _ => return None,
+            }
+        }
+        Some(out)
+    };
+    let rel_to_app = if dir.starts_with('/') {
+        dir.strip_prefix(APP_DIR).filter(|r| r.is_empty() || r.starts_with('/'))
+    } else {
+        Some(dir)
+    };
+    if let Some(rel) = rel_to_app {
+        if let Some(p) = inside(&a.bundle_dir, rel) {
+            return Ok(p);
+        }
+    }
+    for f in &a.grant.files {
+        if let Some(rel) = dir.strip_prefix(&f.guest).filter(|r| r.is_empty() || r.starts_with('/')) {
+            if let Some(p) = inside(&f.host, rel) {
+                return Ok(p);
+            }
+        }
+    }
+    Err(format!("working directory {dir:?} is outside the bundle and every granted directory"))
+}

@@ -1,0 +1,334 @@
+//! Running one step: a WASI context built from the grant, a fresh store, the
+//! call, and what came out.
+
+use super::bindings::wasmix::mixin::types::{Diagnostic, Info, Invocation};
+use super::bindings::MixinPre;
+use super::engine::{LoadedMixin, MixinEngine, EPOCH_TICK};
+use crate::driver::Driver;
+use crate::grant::{Grant, APP_DIR};
+use crate::redact::Redactor;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Per-step limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest linear memory a mixin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock time for the whole step, commands included.
+    pub deadline: Duration,
+    /// Bytes kept of the mixin's stdout/stderr and of each command's.
+    pub output_cap: usize,
+    /// Driver requests one step may make.
+    pub max_driver_calls: u32,
+    /// Total bytes of a step's outputs.
+    pub max_output_bytes: usize,
+    /// Log lines kept per step.
+    pub max_log_lines: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 256 << 20,
+            deadline: Duration::from_secs(600),
+            output_cap: 4 << 20,
+            max_driver_calls: 64,
+            max_output_bytes: 4 << 20,
+            max_log_lines: 10_000,
+        }
+    }
+}
+
+/// A log line from a mixin, already redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// The text, secrets masked and control characters escaped.
+    pub message: String,
+}
+
+/// An output returned by a mixin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixinOutput {
+    /// Name.
+    pub name: String,
+    /// Value (raw: not redacted).
+    pub value: String,
+    /// Declared sensitive by the mixin.
+    pub sensitive: bool,
+}
+
+/// What a step needs to run.
+pub struct StepInput<'a> {
+    /// The action.
+    pub action: &'a str,
+    /// The rendered step body as JSON.
+    pub step_json: String,
+    /// The mixin config as JSON.
+    pub config_json: String,
+    /// The installation.
+    pub installation: &'a str,
+    /// What the step may reach.
+    pub grant: &'a Grant,
+    /// Values of the credentials in the grant.
+    pub secrets: BTreeMap<String, String>,
+    /// Who runs commands.
+    pub driver: Arc<dyn Driver>,
+    /// The bundle directory (default working directory of commands).
+    pub bundle_dir: &'a Path,
+    /// Limits.
+    pub limits: Limits,
+    /// Masks secrets in logs and errors.
+    pub redactor: &'a Redactor,
+}
+
+/// What happened in a step.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// Outputs, or why the step failed (redacted).
+    pub result: Result<Vec<MixinOutput>, String>,
+    /// Exit code of the failing command, when there was one.
+    pub exit_code: Option<i32>,
+    /// Log lines.
+    pub logs: Vec<LogLine>,
+    /// Requests the host refused, as told to the mixin (redacted).
+    pub denials: Vec<String>,
+    /// The mixin's own stdout and stderr (redacted).
+    pub stdio: String,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Memory growth cap that remembers it refused.
+pub(crate) struct MemoryCap {
+    max: usize,
+    pub(crate) hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The host state of one step's store.
+pub struct StepState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    pub(crate) access: Access,
+}
+
+/// What the host imports consult: the grant and the means to honour it.
+pub(crate) struct Access {
+    pub(crate) grant: Grant,
+    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) driver: Option<Arc<dyn Driver>>,
+    pub(crate) bundle_dir: PathBuf,
+    pub(crate) limits: Limits,
+    pub(crate) deadline: Instant,
+    pub(crate) redactor: Redactor,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) denials: Vec<String>,
+    pub(crate) driver_calls: u32,
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn new_store(engine: &Engine, wasi: WasiCtx, access: Access, memory_bytes: usize, deadline: Duration) -> Store<StepState> {
+    let state = StepState {
+        wasi,
+        table: ResourceTable::new(),
+        memory: MemoryCap { max: memory_bytes, hit: false },
+        access,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.memory);
+    let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store
+}
+
+/// A store with no capabilities at all, for `describe` and `lint`.
+fn bare_store(engine: &Engine) -> Store<StepState> {
+    let limits = Limits::default();
+    let access = Access {
+        grant: Grant::default(),
+        secrets: BTreeMap::new(),
+        driver: None,
+        bundle_dir: PathBuf::new(),
+        limits,
+        deadline: Instant::now() + Duration::from_secs(10),
+        redactor: Redactor::default(),
+        logs: Vec::new(),
+        denials: Vec::new(),
+        driver_calls: 0,
+    };
+    new_store(engine, WasiCtxBuilder::new().build(), access, limits.memory_bytes, Duration::from_secs(10))
+}
+
+pub(crate) fn describe(engine: &Engine, pre: &MixinPre<StepState>) -> Result<Info, String> {
+    let mut store = bare_store(engine);
+    let mixin = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
+    mixin.call_describe(&mut store).map_err(|e| format!("describe failed: {e:#}"))
+}
+
+/// Ask `mixin` to lint a step body (JSON), with no capabilities.
+pub fn lint(engine: &MixinEngine, mixin: &LoadedMixin, action: &str, step_json: &str) -> Result<Vec<Diagnostic>, String> {
+    let mut store = bare_store(engine.engine());
+    let m = mixin.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
+    m.call_lint(&mut store, action, step_json).map_err(|e| format!("lint failed: {e:#}"))
+}
+
+fn wasi_for(grant: &Grant, cap: usize) -> Result<(WasiCtx, MemoryOutputPipe, MemoryOutputPipe), String> {
+    let stdout = MemoryOutputPipe::new(cap);
+    let stderr = MemoryOutputPipe::new(cap);
+    let mut b = WasiCtxBuilder::new();
+    b.stdout(stdout.clone()).stderr(stderr.clone()).arg("mixin").initial_cwd(APP_DIR);
+    for f in &grant.files {
+        let perms = if f.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        b.preopened_dir(&f.host, &f.guest, perms)
+            .map_err(|e| format!("could not open granted directory {}: {e:#}", f.host.display()))?;
+    }
+    for name in &grant.env {
+        if let Ok(v) = std::env::var(name) {
+            b.env(name, v);
+        }
+    }
+    Ok((b.build(), stdout, stderr))
+}
+
+/// Run `mixin`'s `execute` for one step, in a fresh store built from the
+/// step's grant.
+pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) -> StepReport {
+    let started = Instant::now();
+    let redactor = input.redactor.clone();
+    let fail = |message: String| StepReport {
+        result: Err(redactor.redact(&message)),
+        exit_code: None,
+        logs: Vec::new(),
+        denials: Vec::new(),
+        stdio: String::new(),
+        duration: started.elapsed(),
+    };
+    let (wasi, stdout, stderr) = match wasi_for(input.grant, input.limits.output_cap) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let access = Access {
+        grant: input.grant.clone(),
+        secrets: input.secrets,
+        driver: Some(input.driver),
+        bundle_dir: input.bundle_dir.to_path_buf(),
+        limits: input.limits,
+        deadline: started + input.limits.deadline,
+        redactor: input.redactor.clone(),
+        logs: Vec::new(),
+        denials: Vec::new(),
+        driver_calls: 0,
+    };
+    let mut store = new_store(engine.engine(), wasi, access, input.limits.memory_bytes, input.limits.deadline);
+    let invocation = Invocation {
+        action: input.action.to_string(),
+        step: input.step_json,
+        config: input.config_json,
+        installation: input.installation.to_string(),
+    };
+    let called = mixin
+        .pre
+        .instantiate(&mut store)
+        .and_then(|m| m.call_execute(&mut store, &invocation));
+    let mut exit_code = None;
+    let result = match called {
+        Ok(Ok(outputs)) => check_outputs(outputs, &input.limits),
+        Ok(Err(failure)) => {
+            exit_code = failure.exit_code;
+            Err(failure.message)
+        }
+        Err(trap) => Err(explain_trap(&trap, &store, &input.limits)),
+    };
+    let state = store.into_data();
+    let stdio = [stdout.contents(), stderr.contents()]
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    StepReport {
+        result: result.map_err(|e| redactor.redact(&e)),
+        exit_code,
+        logs: state.access.logs,
+        denials: state.access.denials,
+        stdio: redactor.redact(&stdio),
+        duration: started.elapsed(),
+    }
+}
+
+fn check_outputs(
+    outputs: Vec<super::bindings::wasmix::mixin::types::Output>,
+    limits: &Limits,
+) -> Result<Vec<MixinOutput>, String> {
+    let total: usize = outputs.iter().map(|o| o.name.len() + o.value.len()).sum();
+    if total > limits.max_output_bytes {
+        return Err(format!(
+            "the mixin returned {total} bytes of outputs, more than the step's limit of {} bytes",
+            limits.max_output_bytes
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for o in &outputs {
+        if o.name.is_empty() || !seen.insert(o.name.as_str()) {
+            return Err(format!("the mixin returned an empty or repeated output name {:?}", o.name));
+        }
+    }
+    Ok(outputs
+        .into_iter()
+        .map(|o| MixinOutput { name: o.name, value: o.value, sensitive: o.sensitive })
+        .collect())
+}
+
+fn explain_trap(trap: &wasmtime::Error, store: &Store<StepState>, limits: &Limits) -> String {
+    if store.data().memory.hit {
+        return format!(
+            "the mixin tried to use more than its memory limit of {} MiB and was stopped",
+            limits.memory_bytes >> 20
+        );
+    }
+    match trap.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "the step ran past its deadline of {}s and was stopped",
+            limits.deadline.as_secs()
+        ),
+        Some(Trap::StackOverflow) => "the mixin overflowed its stack and was stopped".into(),
+        _ => {
+            let text = format!("{trap:#}");
+            if text.contains("write beyond capacity") {
+                format!(
+                    "the mixin printed more than its output limit of {} bytes and was stopped",
+                    limits.output_cap
+                )
+            } else {
+                format!("the mixin trapped: {text}")
+            }
+        }
+    }
+}

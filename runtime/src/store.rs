@@ -1,0 +1,404 @@
+//! The state store: installations, runs, step results and outputs, in SQLite
+//! (WAL) under the wasmix home.
+//!
+//! Sensitive output values live in their own table, never in the columns that
+//! listings print, and log text is redacted before it gets here.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("state store {path}: {source}")]
+    Sqlite {
+        /// Database file.
+        path: String,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// Its directory could not be created.
+    #[error("state store directory {path}: {source}")]
+    Dir {
+        /// Directory.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// An installation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Installation {
+    /// Name.
+    pub name: String,
+    /// Bundle name.
+    pub bundle: String,
+    /// Bundle version.
+    pub version: String,
+    /// Manifest path last used.
+    pub manifest: String,
+    /// `installed`, `failed`, `uninstalled`.
+    pub status: String,
+    /// Last action.
+    pub last_action: String,
+    /// Created, RFC 3339.
+    pub created: String,
+    /// Modified, RFC 3339.
+    pub modified: String,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Run {
+    /// Id.
+    pub id: i64,
+    /// Installation.
+    pub installation: String,
+    /// Action.
+    pub action: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// Why it failed (redacted).
+    pub error: Option<String>,
+    /// Started, RFC 3339.
+    pub started: String,
+}
+
+/// A recorded step result.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepRecord {
+    /// Position in the action.
+    pub index: usize,
+    /// Mixin.
+    pub mixin: String,
+    /// Description.
+    pub description: String,
+    /// `succeeded`, `failed`.
+    pub status: String,
+    /// Failure message (redacted).
+    pub message: Option<String>,
+    /// Logs (redacted).
+    pub logs: String,
+    /// Milliseconds.
+    pub duration_ms: u64,
+}
+
+/// An output of an installation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredOutput {
+    /// Name.
+    pub name: String,
+    /// Value; `None` for a sensitive output unless asked for.
+    pub value: Option<String>,
+    /// Sensitive.
+    pub sensitive: bool,
+    /// Run that produced it.
+    pub run_id: i64,
+}
+
+/// The state store.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS installations (
+    name TEXT PRIMARY KEY, bundle TEXT NOT NULL, version TEXT NOT NULL, manifest TEXT NOT NULL,
+    status TEXT NOT NULL, last_action TEXT NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, installation TEXT NOT NULL, action TEXT NOT NULL,
+    status TEXT NOT NULL, error TEXT, parameters TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, mixin TEXT NOT NULL,
+    description TEXT NOT NULL, status TEXT NOT NULL, message TEXT, logs TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL, PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS outputs (
+    run_id INTEGER NOT NULL REFERENCES runs(id), installation TEXT NOT NULL, name TEXT NOT NULL,
+    value TEXT, sensitive INTEGER NOT NULL, PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS sensitive_values (
+    run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (run_id, name));
+";
+
+/// Everything one run records, written in one transaction.
+pub struct RunRecord<'a> {
+    /// Installation name.
+    pub installation: &'a str,
+    /// Bundle name.
+    pub bundle: &'a str,
+    /// Bundle version.
+    pub version: &'a str,
+    /// Manifest path.
+    pub manifest: &'a str,
+    /// Action.
+    pub action: &'a str,
+    /// Error (redacted), if the run failed.
+    pub error: Option<&'a str>,
+    /// Non-sensitive parameter values, JSON.
+    pub parameters: &'a str,
+    /// Step results.
+    pub steps: &'a [StepRecord],
+    /// Bundle outputs: name, value, sensitive.
+    pub outputs: &'a [(String, String, bool)],
+    /// Started, seconds since the epoch.
+    pub started: i64,
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            crate::fsutil::private_dir(dir).map_err(|source| StoreError::Dir { path: dir.display().to_string(), source })?;
+        }
+        let sql = |source| StoreError::Sqlite { path: shown.clone(), source };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Store { conn, path: shown })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Record a finished run atomically; returns its id.
+    pub fn record(&mut self, r: &RunRecord<'_>) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let finished = now();
+        let status = if r.error.is_some() { "failed" } else { "succeeded" };
+        tx.execute(
+            "INSERT INTO runs (installation, action, status, error, parameters, started, finished) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![r.installation, r.action, status, r.error, r.parameters, r.started, finished],
+        )
+        .map_err(sql)?;
+        let run_id = tx.last_insert_rowid();
+        for s in r.steps {
+            tx.execute(
+                "INSERT INTO results (run_id, step, mixin, description, status, message, logs, duration_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                params![run_id, s.index as i64, s.mixin, s.description, s.status, s.message, s.logs, s.duration_ms as i64],
+            )
+            .map_err(sql)?;
+        }
+        for (name, value, sensitive) in r.outputs {
+            let plain = if *sensitive { None } else { Some(value.as_str()) };
+            tx.execute(
+                "INSERT INTO outputs (run_id, installation, name, value, sensitive) VALUES (?1,?2,?3,?4,?5)",
+                params![run_id, r.installation, name, plain, *sensitive],
+            )
+            .map_err(sql)?;
+            if *sensitive {
+                tx.execute(
+                    "INSERT INTO sensitive_values (run_id, name, value) VALUES (?1,?2,?3)",
+                    params![run_id, name, value],
+                )
+                .map_err(sql)?;
+            }
+        }
+        let inst_status = match (r.error, r.action) {
+            (Some(_), _) => "failed",
+            (None, "uninstall") => "uninstalled",
+            (None, _) => "installed",
+        };
+        // A failed custom action does not change what is installed.
+        let builtin = matches!(r.action, "install" | "upgrade" | "uninstall");
+        let existing: Option<String> = tx
+            .query_row("SELECT status FROM installations WHERE name = ?1", params![r.installation], |row| row.get(0))
+            .optional()
+            .map_err(sql)?;
+        match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO installations (name, bundle, version, manifest, status, last_action, created, modified) VALUES (?1,?2,?3,?4,?5,?6,?7,?7)",
+                    params![r.installation, r.bundle, r.version, r.manifest, inst_status, r.action, finished],
+                )
+                .map_err(sql)?;
+            }
+            Some(prev) => {
+                let status = if builtin { inst_status.to_string() } else { prev };
+                tx.execute(
+                    "UPDATE installations SET bundle=?2, version=?3, manifest=?4, status=?5, last_action=?6, modified=?7 WHERE name=?1",
+                    params![r.installation, r.bundle, r.version, r.manifest, status, r.action, finished],
+                )
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(run_id)
+    }
+
+    /// All installations, by name.
+    pub fn installations(&self) -> Result<Vec<Installation>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, bundle, version, manifest, status, last_action, created, modified FROM installations ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(Installation {
+                    name: row.get(0)?,
+                    bundle: row.get(1)?,
+                    version: row.get(2)?,
+                    manifest: row.get(3)?,
+                    status: row.get(4)?,
+                    last_action: row.get(5)?,
+                    created: rfc3339(row.get(6)?),
+                    modified: rfc3339(row.get(7)?),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One installation.
+    pub fn installation(&self, name: &str) -> Result<Option<Installation>, StoreError> {
+        Ok(self.installations()?.into_iter().find(|i| i.name == name))
+    }
+
+    /// Runs of an installation, newest first.
+    pub fn runs(&self, installation: &str) -> Result<Vec<Run>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, installation, action, status, error, started FROM runs WHERE installation = ?1 ORDER BY id DESC")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![installation], |row| {
+                Ok(Run {
+                    id: row.get(0)?,
+                    installation: row.get(1)?,
+                    action: row.get(2)?,
+                    status: row.get(3)?,
+                    error: row.get(4)?,
+                    started: rfc3339(row.get(5)?),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Step results of a run.
+    pub fn results(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT step, mixin, description, status, message, logs, duration_ms FROM results WHERE run_id = ?1 ORDER BY step")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], |row| {
+                Ok(StepRecord {
+                    index: row.get::<_, i64>(0)? as usize,
+                    mixin: row.get(1)?,
+                    description: row.get(2)?,
+                    status: row.get(3)?,
+                    message: row.get(4)?,
+                    logs: row.get(5)?,
+                    duration_ms: row.get::<_, i64>(6)? as u64,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The latest value of each output of an installation, from successful
+    /// runs. Sensitive values are included only when `reveal` is true.
+    pub fn outputs(&self, installation: &str, reveal: bool) -> Result<Vec<StoredOutput>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.name, o.value, o.sensitive, o.run_id, s.value FROM outputs o
+                 JOIN runs r ON r.id = o.run_id
+                 LEFT JOIN sensitive_values s ON s.run_id = o.run_id AND s.name = o.name
+                 WHERE o.installation = ?1 AND r.status = 'succeeded'
+                   AND o.run_id = (SELECT MAX(o2.run_id) FROM outputs o2 JOIN runs r2 ON r2.id = o2.run_id
+                                   WHERE o2.installation = o.installation AND o2.name = o.name AND r2.status = 'succeeded')
+                 ORDER BY o.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![installation], |row| {
+                let sensitive: bool = row.get(2)?;
+                let plain: Option<String> = row.get(1)?;
+                let secret: Option<String> = row.get(4)?;
+                Ok(StoredOutput {
+                    name: row.get(0)?,
+                    value: if sensitive { secret.filter(|_| reveal) } else { plain },
+                    sensitive,
+                    run_id: row.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The parameters (JSON object) of the last successful run.
+    pub fn last_parameters(&self, installation: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT parameters FROM runs WHERE installation = ?1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+                params![installation],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn sensitive_values_stay_out_of_plain_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        let outputs = vec![("token".to_string(), "s3cret".to_string(), true), ("url".to_string(), "http://x".to_string(), false)];
+        s.record(&RunRecord {
+            installation: "i", bundle: "b", version: "1", manifest: "m", action: "install", error: None,
+            parameters: "{}", steps: &[], outputs: &outputs, started: now(),
+        })
+        .unwrap();
+        let hidden = s.outputs("i", false).unwrap();
+        assert_eq!(hidden[0].name, "token");
+        assert_eq!(hidden[0].value, None);
+        assert_eq!(hidden[1].value.as_deref(), Some("http://x"));
+        assert_eq!(s.outputs("i", true).unwrap()[0].value.as_deref(), Some("s3cret"));
+        let plain: i64 = s.conn.query_row("SELECT COUNT(*) FROM outputs WHERE value LIKE '%s3cret%'", [], |r| r.get(0)).unwrap();
+        assert_eq!(plain, 0);
+        assert_eq!(s.installation("i").unwrap().unwrap().status, "installed");
+    }
+}

@@ -1,1 +1,122 @@
-//! End-to-end tests live in `tests/tests/`.
+//! Shared helpers for the end-to-end tests in `tests/tests/`.
+//!
+//! The tests use real parts: mixin components built from `mixins-wasm/`
+//! (`make mixins`), the `wasmix` binary, and real local processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Porter's test data, beside the repository.
+pub fn porter_compat() -> PathBuf {
+    repo_root().join("../shared/porter-compat/pkg")
+}
+
+/// The directory holding the built mixin components. Set
+/// `WASMIX_TEST_MIXINS` to use another one.
+pub fn mixin_dir() -> PathBuf {
+    let dir = std::env::var_os("WASMIX_TEST_MIXINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("mixins-wasm/target/wasm32-wasip2/release"));
+    assert!(
+        dir.join("wasmix_exec.wasm").is_file() && dir.join("wasmix_probe.wasm").is_file(),
+        "mixin components not found in {}: build them first with `make mixins`",
+        dir.display()
+    );
+    dir
+}
+
+/// The `wasmix` binary built beside these tests.
+pub fn wasmix_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = dir.join("wasmix");
+    assert!(bin.is_file(), "{} not found: run `cargo build -p wasmix` first", bin.display());
+    bin
+}
+
+/// A private wasmix home and a place for bundles, removed at drop.
+pub struct Sandbox {
+    /// Temporary directory holding everything.
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A new, empty one.
+    pub fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// The wasmix home.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Write a bundle directory `name` with this `porter.yaml` and extra files.
+    pub fn bundle(&self, name: &str, manifest: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&dir).expect("bundle dir");
+        std::fs::write(dir.join("porter.yaml"), manifest).expect("manifest");
+        for (path, content) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dirs");
+            std::fs::write(&p, content).expect("file");
+        }
+        dir
+    }
+
+    /// Run the CLI with this home and the built mixins.
+    pub fn wasmix(&self, args: &[&str]) -> Run {
+        self.wasmix_env(args, &[])
+    }
+
+    /// Run the CLI with extra environment variables.
+    pub fn wasmix_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = std::process::Command::new(wasmix_bin())
+            .args(args)
+            .env("WASMIX_HOME", self.home())
+            .env("WASMIX_MIXIN_PATH", mixin_dir())
+            .envs(env.iter().copied())
+            .output()
+            .expect("run wasmix");
+        Run(out)
+    }
+}
+
+/// A finished CLI run.
+pub struct Run(pub Output);
+
+impl Run {
+    /// Exit code.
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    /// Standard output.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    /// Standard error.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Both, for assertion messages.
+    pub fn all(&self) -> String {
+        format!("exit {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout(), self.stderr())
+    }
+    /// Assert the exit code.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), code, "{}", self.all());
+        self
+    }
+}

@@ -46,7 +46,8 @@ pub fn json_path_output(path: &str, stdout: &str) -> Result<String, String> {
 }
 
 /// Collect every declared output. `read_file` reads a `path` output through
-/// the sandbox's filesystem (only granted directories are visible).
+/// the sandbox's filesystem (only granted directories are visible). As in
+/// Porter, `jsonPath` outputs are skipped when the command printed nothing.
 pub fn collect(
     specs: &[OutputSpec],
     stdout: &str,
@@ -54,6 +55,7 @@ pub fn collect(
 ) -> Result<Vec<(String, String)>, String> {
     specs
         .iter()
+        .filter(|spec| spec.json_path.is_none() || !stdout.trim().is_empty())
         .map(|spec| {
             let value = match (&spec.json_path, &spec.regex, &spec.path) {
                 (Some(p), None, None) => json_path_output(p, stdout),

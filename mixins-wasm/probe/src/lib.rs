@@ -1,0 +1,148 @@
+//! A deliberately nosy mixin for the sandbox tests. Each attempt in its step
+//! becomes one output, `a0`, `a1`, …, whose value starts with `ok:` or
+//! `denied:`, so a test can assert exactly what the sandbox allowed.
+//! Some attempts (loop, alloc, recurse, print) never return normally: the
+//! host must stop them.
+
+use serde::Deserialize;
+use wasmix_mixin_sdk::{credential, log, parse_step, reveal, Command, Failure, Info, Invocation, Mixin, Output};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Step {
+    #[serde(default)]
+    description: String,
+    attempts: Vec<Attempt>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "kind")]
+enum Attempt {
+    ReadFile { path: String },
+    WriteFile { path: String },
+    ListDir { path: String },
+    Env { name: String },
+    Credential { name: String },
+    Reveal { name: String },
+    Run { program: String, #[serde(default)] args: Vec<String>, #[serde(default)] workdir: Option<String> },
+    RunWithSecret { program: String, name: String },
+    Image { image: String },
+    Connect { address: String },
+    Loop,
+    Alloc,
+    Recurse,
+    Print { bytes: usize },
+    HugeOutput { bytes: usize },
+    Log { text: String },
+    Output { name: String, value: String },
+}
+
+struct Probe;
+
+fn verdict<T, E: std::fmt::Display>(r: Result<T, E>, ok: impl FnOnce(T) -> String) -> String {
+    match r {
+        Ok(v) => format!("ok:{}", ok(v)),
+        Err(e) => format!("denied:{e}"),
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let local = [depth; 64];
+    recurse(depth + 1) + local[(depth % 64) as usize]
+}
+
+impl Mixin for Probe {
+    fn info() -> Info {
+        Info {
+            name: "probe".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "Attempts what its step lists; for sandbox tests only".into(),
+            step_schema: r#"{"type": "object", "required": ["attempts"], "additionalProperties": false,
+                "properties": {"description": {"type": "string"}, "attempts": {"type": "array", "items": {"type": "object", "required": ["kind"]}}}}"#.into(),
+            config_schema: String::new(),
+        }
+    }
+
+    fn execute(invocation: Invocation) -> Result<Vec<Output>, Failure> {
+        let step: Step = parse_step(&invocation.step)?;
+        let _ = step.description;
+        let mut outputs = Vec::new();
+        let mut extra = Vec::new();
+        for (i, attempt) in step.attempts.into_iter().enumerate() {
+            let result = match attempt {
+                Attempt::ReadFile { path } => verdict(std::fs::read_to_string(&path), |s| s),
+                Attempt::WriteFile { path } => verdict(std::fs::write(&path, "written by probe"), |_| String::new()),
+                Attempt::ListDir { path } => verdict(std::fs::read_dir(&path), |d| {
+                    let mut names: Vec<String> = d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                    names.sort();
+                    names.join(",")
+                }),
+                Attempt::Env { name } => verdict(std::env::var(&name), |v| v),
+                Attempt::Credential { name } => verdict(credential(&name), |s| s.name()),
+                Attempt::Reveal { name } => match credential(&name) {
+                    Ok(s) => verdict(reveal(&s), |v| v),
+                    Err(e) => format!("denied:{e}"),
+                },
+                Attempt::Run { program, args, workdir } => {
+                    let mut c = Command::new(program).args(args);
+                    if let Some(w) = workdir {
+                        c = c.workdir(w);
+                    }
+                    verdict(c.run().map_err(|f| f.message), |d| format!("exit={} {}", d.exit_code, d.stdout_text().trim_end()))
+                }
+                Attempt::RunWithSecret { program, name } => match credential(&name) {
+                    Ok(s) => verdict(
+                        Command::new(program).env_secret("SECRET", &s).run().map_err(|f| f.message),
+                        |d| format!("exit={} {}", d.exit_code, d.stdout_text().trim_end()),
+                    ),
+                    Err(e) => format!("denied:{e}"),
+                },
+                Attempt::Image { image } => verdict(Command::new("true").image(image).run().map_err(|f| f.message), |d| format!("exit={}", d.exit_code)),
+                Attempt::Connect { address } => verdict(std::net::TcpStream::connect(address.as_str()), |_| "connected".into()),
+                Attempt::Loop => {
+                    #[allow(clippy::empty_loop)]
+                    loop {}
+                }
+                Attempt::Alloc => {
+                    let mut hoard: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        hoard.push(vec![1u8; 16 << 20]);
+                    }
+                }
+                Attempt::Recurse => format!("ok:{}", recurse(0)),
+                Attempt::Print { bytes } => {
+                    let chunk = vec![b'x'; 64 << 10];
+                    let mut left = bytes;
+                    use std::io::Write;
+                    let mut out = std::io::stdout();
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if out.write_all(&chunk[..n]).is_err() {
+                            break;
+                        }
+                        left -= n;
+                    }
+                    "ok:printed".into()
+                }
+                Attempt::HugeOutput { bytes } => {
+                    extra.push(Output::text("huge", "y".repeat(bytes)));
+                    "ok:returned".into()
+                }
+                Attempt::Log { text } => {
+                    log::info(&text);
+                    "ok:logged".into()
+                }
+                Attempt::Output { name, value } => {
+                    extra.push(Output::text(name, value));
+                    "ok:output".into()
+                }
+            };
+            outputs.push(Output::text(format!("a{i}"), result));
+        }
+        outputs.extend(extra);
+        Ok(outputs)
+    }
+}
+
+wasmix_mixin_sdk::export_mixin!(Probe);

@@ -96,7 +96,10 @@ impl Mixin for Exec {
             }
         }
         let outputs = outcome::collect(&step.outputs, &stdout, |path| {
-            std::fs::read_to_string(path).map_err(|e| format!("could not read {path}: {e}"))
+            // Porter's paths are relative to the bundle directory, which the
+            // sandbox shows at /cnab/app (when granted).
+            let full = if path.starts_with('/') { path.to_string() } else { format!("/cnab/app/{path}") };
+            std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
         })
         .map_err(Failure::msg)?;
         Ok(outputs

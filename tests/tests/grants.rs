@@ -1,0 +1,222 @@
+//! Each step reaches exactly what it was granted, through the real CLI and
+//! the real probe component: one allowed and one denied case per kind.
+
+use serde_json::Value;
+use wasmix_e2e::Sandbox;
+
+/// Run install with JSON output; returns the run and the parsed outcome.
+fn install(sb: &Sandbox, bundle: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (wasmix_e2e::Run, Value) {
+    let mut all = vec!["install", bundle.to_str().unwrap(), "--output", "json"];
+    all.extend_from_slice(args);
+    let run = sb.wasmix_env(&all, env);
+    let doc: Value = serde_json::from_str(&run.stdout()).unwrap_or(Value::Null);
+    (run, doc)
+}
+
+/// The probe's results, read back from the state store (sensitive revealed).
+fn results(sb: &Sandbox) -> std::collections::BTreeMap<String, String> {
+    let run = sb.wasmix(&["installation", "outputs", "probe-bundle", "--show-sensitive", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&run.stdout()).expect("outputs json");
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap().to_string(), o["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// A bundle whose install is one probe step with these grants and attempts;
+/// attempt `i` becomes bundle output `a{i}`.
+fn single_step(extra: &str, grants: &str, attempts: &[&str]) -> String {
+    let outputs: String = (0..attempts.len()).map(|i| format!("  - name: a{i}\n")).collect();
+    let list: String = attempts.iter().map(|a| format!("        - {a}\n")).collect();
+    format!(
+        "schemaVersion: 1.0.0\nname: probe-bundle\nversion: 0.1.0\nmixins:\n  - probe\n{extra}\noutputs:\n{outputs}\ninstall:\n  - probe:\n      description: probe\n      grants: {grants}\n      attempts:\n{list}uninstall:\n  - probe:\n      attempts: []\n"
+    )
+}
+
+fn starts(v: &str, prefix: &str) -> bool {
+    v.starts_with(prefix)
+}
+
+#[test]
+fn credentials_need_a_grant_and_reading_needs_read() {
+    let secret = "hunter2-very-secret";
+    let creds = "credentials:\n  - name: token\n  - name: other\n    required: false\n";
+    let sb = Sandbox::new();
+    // Not granted: no handle at all.
+    let b = sb.bundle("none", &single_step(creds, "{}", &["{kind: credential, name: token}", "{kind: reveal, name: token}"]), &[]);
+    let (run, _) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    run.expect_code(0);
+    let r = results(&sb);
+    assert!(starts(&r["a0"], "denied:") && r["a0"].contains("not granted"), "{r:?}");
+    assert!(starts(&r["a1"], "denied:"), "{r:?}");
+
+    // Granted for use: a handle, no bytes; and it can be passed to a command.
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "use",
+        &single_step(creds, "{credentials: [token], commands: [printenv]}", &[
+            "{kind: credential, name: token}",
+            "{kind: reveal, name: token}",
+            "{kind: credential, name: other}",
+            "{kind: run-with-secret, program: printenv, name: token}",
+        ]),
+        &[],
+    );
+    let (run, _) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    run.expect_code(0);
+    assert!(!run.stdout().contains(secret) && !run.stderr().contains(secret), "{}", run.all());
+    let r = results(&sb);
+    assert_eq!(r["a0"], "ok:token");
+    assert!(starts(&r["a1"], "denied:") && r["a1"].contains("read: true"), "{r:?}");
+    assert!(starts(&r["a2"], "denied:"), "{r:?}");
+    // printenv with no argument prints the whole (cleared) environment.
+    assert!(r["a3"].contains(&format!("SECRET={secret}")), "{r:?}");
+
+    // Granted for reading.
+    let sb = Sandbox::new();
+    let b = sb.bundle("read", &single_step(creds, "{credentials: [{name: token, read: true}]}", &["{kind: reveal, name: token}"]), &[]);
+    let (run, doc) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    run.expect_code(0);
+    assert!(!run.stdout().contains(secret), "{}", run.all());
+    // The output holds the secret, so it is treated as sensitive: masked here…
+    assert_eq!(doc["outputs"][0]["sensitive"], Value::Bool(true), "{doc}");
+    // …and stored apart from the plain columns.
+    assert_eq!(results(&sb)["a0"], format!("ok:{secret}"));
+    let db = std::fs::read(sb.home().join("state.db")).unwrap();
+    let wal = std::fs::read(sb.home().join("state.db-wal")).unwrap_or_default();
+    let plain_hits = [db, wal].iter().filter(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes())).count();
+    // Exactly the sensitive_values row may hold it; logs and plain output columns do not.
+    let plain = sb.wasmix(&["installation", "outputs", "probe-bundle", "--output", "json"]);
+    assert!(!plain.stdout().contains(secret), "{}", plain.all());
+    assert!(plain_hits <= 1, "secret found in {plain_hits} store files");
+}
+
+#[test]
+fn template_references_grant_only_their_own_step() {
+    let sb = Sandbox::new();
+    let manifest = [
+        "schemaVersion: 1.0.0",
+        "name: probe-bundle",
+        "version: 0.1.0",
+        "mixins: [probe]",
+        "credentials:",
+        "  - name: token",
+        "outputs:",
+        "  - name: a0",
+        "install:",
+        "  - probe:",
+        "      description: uses the token in a template",
+        "      attempts:",
+        "        - {kind: log, text: \"token is ${ bundle.credentials.token }\"}",
+        "  - probe:",
+        "      description: next step, nothing granted",
+        "      attempts:",
+        "        - {kind: credential, name: token}",
+        "uninstall:",
+        "  - probe:",
+        "      attempts: []",
+    ]
+    .join("\n");
+    let b = sb.bundle("tmpl", &manifest, &[]);
+    let (run, _) = install(&sb, &b, &["--cred", "token=value:abcdef123456"], &[]);
+    run.expect_code(0);
+    // The first step's log was redacted; the second step was denied.
+    assert!(!run.stdout().contains("abcdef123456"), "{}", run.all());
+    let text = sb.wasmix(&["install", b.to_str().unwrap(), "--cred", "token=value:abcdef123456"]).stdout();
+    assert!(text.contains("token is *******"), "{text}");
+    let shown = sb.wasmix(&["installation", "show", "probe-bundle"]);
+    shown.expect_code(0);
+    let r = results(&sb);
+    assert!(starts(&r["a0"], "denied:"), "{r:?}");
+    let explain = sb.wasmix(&["explain", b.to_str().unwrap(), "--action", "install"]);
+    let text = explain.stdout();
+    assert!(text.contains("token (read)") && text.contains("template ${ bundle.credentials.token }"), "{text}");
+    assert!(text.contains("grants: nothing"), "{text}");
+}
+
+#[test]
+fn files_are_visible_only_as_granted() {
+    let sb = Sandbox::new();
+    let grants = "{files: [{path: ./data}, {path: ./out, write: true}, {path: ./sub, to: /elsewhere}]}";
+    let attempts = [
+        "{kind: read-file, path: /cnab/app/data/in.txt}",
+        "{kind: write-file, path: /cnab/app/data/in.txt}",
+        "{kind: write-file, path: /cnab/app/out/result.txt}",
+        "{kind: read-file, path: /etc/passwd}",
+        "{kind: read-file, path: /cnab/app/porter.yaml}",
+        "{kind: read-file, path: /cnab/app/data/../porter.yaml}",
+        "{kind: read-file, path: /cnab/app/data/link/passwd}",
+        "{kind: list-dir, path: /elsewhere}",
+    ];
+    let b = sb.bundle("files", &single_step("", grants, &attempts), &[("data/in.txt", "input"), ("out/.keep", ""), ("sub/x", "")]);
+    std::os::unix::fs::symlink("/etc", b.join("data/link")).unwrap();
+    let (run, _) = install(&sb, &b, &[], &[]);
+    run.expect_code(0);
+    let r = results(&sb);
+    assert_eq!(r["a0"], "ok:input");
+    assert!(starts(&r["a1"], "denied:"), "read-only grant was written: {r:?}");
+    assert_eq!(std::fs::read_to_string(b.join("data/in.txt")).unwrap(), "input");
+    assert_eq!(r["a2"], "ok:");
+    assert_eq!(std::fs::read_to_string(b.join("out/result.txt")).unwrap(), "written by probe");
+    for k in ["a3", "a4", "a5", "a6"] {
+        assert!(starts(&r[k], "denied:"), "{k}: {r:?}");
+    }
+    assert_eq!(r["a7"], "ok:x");
+}
+
+#[test]
+fn env_vars_are_visible_only_as_granted() {
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "env",
+        &single_step("", "{env: [WASMIX_T_VISIBLE]}", &["{kind: env, name: WASMIX_T_VISIBLE}", "{kind: env, name: WASMIX_T_HIDDEN}", "{kind: env, name: HOME}"]),
+        &[],
+    );
+    let (run, _) = install(&sb, &b, &[], &[("WASMIX_T_VISIBLE", "seen"), ("WASMIX_T_HIDDEN", "unseen")]);
+    run.expect_code(0);
+    let r = results(&sb);
+    assert_eq!(r["a0"], "ok:seen");
+    assert!(starts(&r["a1"], "denied:"), "{r:?}");
+    assert!(starts(&r["a2"], "denied:"), "{r:?}");
+}
+
+#[test]
+fn commands_images_and_sockets_need_grants() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let sb = Sandbox::new();
+    let attempts = [
+        "{kind: run, program: echo, args: [hi]}".to_string(),
+        "{kind: run, program: sh, args: [-c, 'echo pwned']}".to_string(),
+        "{kind: image, image: busybox}".to_string(),
+        format!("{{kind: connect, address: '{addr}'}}"),
+        "{kind: run, program: echo, args: [x], workdir: /tmp}".to_string(),
+        "{kind: run, program: env}".to_string(),
+    ];
+    let refs: Vec<&str> = attempts.iter().map(String::as_str).collect();
+    let b = sb.bundle("cmds", &single_step("", "{commands: [echo, env]}", &refs), &[]);
+    let (run, _) = install(&sb, &b, &[], &[("WASMIX_T_LEAK", "should-not-pass")]);
+    run.expect_code(0);
+    let r = results(&sb);
+    assert_eq!(r["a0"], "ok:exit=0 hi");
+    assert!(starts(&r["a1"], "denied:") && r["a1"].contains("\"sh\" is not granted"), "{r:?}");
+    assert!(starts(&r["a2"], "denied:") && r["a2"].contains("busybox"), "{r:?}");
+    assert!(starts(&r["a3"], "denied:"), "{r:?}");
+    assert!(starts(&r["a4"], "denied:") && r["a4"].contains("outside the bundle"), "{r:?}");
+    // The host driver clears the environment: only the fixed PATH remains.
+    assert!(r["a5"].contains("PATH=") && !r["a5"].contains("WASMIX_T_LEAK"), "{r:?}");
+    // Denials are reported to the operator too.
+    let show = sb.wasmix(&["installation", "show", "probe-bundle", "--output", "json"]);
+    show.expect_code(0);
+}
+
+#[test]
+fn terminal_escapes_in_logs_are_neutralised() {
+    let sb = Sandbox::new();
+    let b = sb.bundle("esc", &single_step("", "{}", &["{kind: log, text: \"\\e[2J\\e]0;pwned\\a hello\"}"]), &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap()]);
+    run.expect_code(0);
+    assert!(!run.stdout().contains('\u{1b}') && !run.stdout().contains('\u{7}'), "{:?}", run.stdout());
+    assert!(run.stdout().contains("\\u{1b}[2J"), "{}", run.stdout());
+}

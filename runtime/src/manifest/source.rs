@@ -63,7 +63,9 @@ impl SourceMap {
 
 /// Join a child to a path: `a` + `b` = `a.b`, `a` + `[0]` = `a[0]`.
 pub fn join(parent: &str, child: &str) -> String {
-    if parent.is_empty() {
+    if child.is_empty() {
+        parent.to_string()
+    } else if parent.is_empty() {
         child.to_string()
     } else if child.starts_with('[') {
         format!("{parent}{child}")
@@ -155,5 +157,8 @@ mod tests {
         // Unknown children fall back to the nearest known ancestor.
         assert_eq!(map.position("install[0].exec.nope").unwrap().line, 3);
         assert_eq!(map.locate("name"), "porter.yaml:1:1");
+        assert_eq!(join("a", ""), "a");
+        assert_eq!(join("a", "[1]"), "a[1]");
+        assert_eq!(join("", "b"), "b");
     }
 }

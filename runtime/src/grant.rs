@@ -3,8 +3,7 @@
 //! from so `wasmix explain` can show it.
 
 use crate::manifest::{
-    applies, CredentialGrantItem, CredentialGrantSpec, CredentialKeyword, GrantSpec, Manifest,
-    Step,
+    applies, CredentialGrantItem, CredentialGrantSpec, CredentialKeyword, GrantSpec, Manifest, Step,
 };
 use crate::template;
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,13 +104,34 @@ impl Grant {
             .collect();
         if let Some(decl) = manifest.mixin(&step.mixin) {
             let origin = Origin::Mixin(format!("mixins[{}]", decl.name));
-            grant.add(manifest, action, &decl.grants, &referenced, &origin, &format!("{}.grants", decl.path))?;
+            grant.add(
+                manifest,
+                action,
+                &decl.grants,
+                &referenced,
+                &origin,
+                &format!("{}.grants", decl.path),
+            )?;
         }
         let origin = Origin::Step(step.path.clone());
-        grant.add(manifest, action, &step.grants, &referenced, &origin, &format!("{}.grants", step.path))?;
+        grant.add(
+            manifest,
+            action,
+            &step.grants,
+            &referenced,
+            &origin,
+            &format!("{}.grants", step.path),
+        )?;
         for name in &referenced {
             // A template renders the bytes into the step: that is reading.
-            grant.credential(manifest, action, name, CredentialAccess::Read, Origin::Template(format!("bundle.credentials.{name}")), &step.path)?;
+            grant.credential(
+                manifest,
+                action,
+                name,
+                CredentialAccess::Read,
+                Origin::Template(format!("bundle.credentials.{name}")),
+                &step.path,
+            )?;
         }
         Ok(grant)
     }
@@ -132,13 +152,31 @@ impl Grant {
         match &spec.credentials {
             None => {}
             Some(CredentialGrantSpec::Keyword(CredentialKeyword::All)) => {
-                for c in manifest.credentials.iter().filter(|c| applies(&c.apply_to, action)) {
-                    self.credential(manifest, action, &c.name, CredentialAccess::Use, origin.clone(), path)?;
+                for c in manifest
+                    .credentials
+                    .iter()
+                    .filter(|c| applies(&c.apply_to, action))
+                {
+                    self.credential(
+                        manifest,
+                        action,
+                        &c.name,
+                        CredentialAccess::Use,
+                        origin.clone(),
+                        path,
+                    )?;
                 }
             }
             Some(CredentialGrantSpec::Keyword(CredentialKeyword::Matching)) => {
                 for name in referenced {
-                    self.credential(manifest, action, name, CredentialAccess::Use, origin.clone(), path)?;
+                    self.credential(
+                        manifest,
+                        action,
+                        name,
+                        CredentialAccess::Use,
+                        origin.clone(),
+                        path,
+                    )?;
                 }
             }
             Some(CredentialGrantSpec::List(items)) => {
@@ -147,19 +185,37 @@ impl Grant {
                         CredentialGrantItem::Name(n) => (n, CredentialAccess::Use),
                         CredentialGrantItem::Detailed { name, read } => (
                             name,
-                            if *read { CredentialAccess::Read } else { CredentialAccess::Use },
+                            if *read {
+                                CredentialAccess::Read
+                            } else {
+                                CredentialAccess::Use
+                            },
                         ),
                     };
-                    self.credential(manifest, action, name, access, origin.clone(), &format!("{path}.credentials"))?;
+                    self.credential(
+                        manifest,
+                        action,
+                        name,
+                        access,
+                        origin.clone(),
+                        &format!("{path}.credentials"),
+                    )?;
                 }
             }
         }
         for name in &spec.env {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(err(".env", format!("invalid environment variable name {name:?}")));
+                return Err(err(
+                    ".env",
+                    format!("invalid environment variable name {name:?}"),
+                ));
             }
             if self.env.insert(name.clone()) {
-                self.capabilities.push(Capability { kind: "env", what: name.clone(), origin: origin.clone() });
+                self.capabilities.push(Capability {
+                    kind: "env",
+                    what: name.clone(),
+                    origin: origin.clone(),
+                });
             }
         }
         for (i, f) in spec.files.iter().enumerate() {
@@ -170,19 +226,33 @@ impl Grant {
                 manifest.dir.join(&f.path)
             };
             let host = host.canonicalize().map_err(|e| {
-                err(&sub, format!("granted path {:?} cannot be opened: {e}", f.path))
+                err(
+                    &sub,
+                    format!("granted path {:?} cannot be opened: {e}", f.path),
+                )
             })?;
             let guest = match &f.guest {
                 Some(g) => g.clone(),
                 None => {
                     let rel = normalize(Path::new(&f.path)).ok_or_else(|| {
-                        err(&sub, format!("{:?} leaves the bundle directory; give `to:` explicitly", f.path))
+                        err(
+                            &sub,
+                            format!(
+                                "{:?} leaves the bundle directory; give `to:` explicitly",
+                                f.path
+                            ),
+                        )
                     })?;
-                    format!("{APP_DIR}/{}", rel.display()).trim_end_matches('/').to_string()
+                    format!("{APP_DIR}/{}", rel.display())
+                        .trim_end_matches('/')
+                        .to_string()
                 }
             };
             if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
-                return Err(err(&sub, format!("guest path {guest:?} must be absolute and must not contain `..`")));
+                return Err(err(
+                    &sub,
+                    format!("guest path {guest:?} must be absolute and must not contain `..`"),
+                ));
             }
             let mode = if f.write { "rw" } else { "ro" };
             self.capabilities.push(Capability {
@@ -190,14 +260,22 @@ impl Grant {
                 what: format!("{} -> {guest} ({mode})", f.path),
                 origin: origin.clone(),
             });
-            self.files.push(FileGrant { host, guest, write: f.write });
+            self.files.push(FileGrant {
+                host,
+                guest,
+                write: f.write,
+            });
         }
         for c in &spec.commands {
             if c.is_empty() {
                 return Err(err(".commands", "empty command name".into()));
             }
             if self.commands.insert(c.clone()) {
-                self.capabilities.push(Capability { kind: "command", what: c.clone(), origin: origin.clone() });
+                self.capabilities.push(Capability {
+                    kind: "command",
+                    what: c.clone(),
+                    origin: origin.clone(),
+                });
             }
         }
         Ok(())
@@ -235,7 +313,11 @@ impl Grant {
             CredentialAccess::Use => "use",
             CredentialAccess::Read => "read",
         };
-        self.capabilities.push(Capability { kind: "credential", what: format!("{name} ({label})"), origin });
+        self.capabilities.push(Capability {
+            kind: "credential",
+            what: format!("{name} ({label})"),
+            origin,
+        });
         Ok(())
     }
 

@@ -9,15 +9,15 @@
 
 #![deny(missing_docs)]
 
-pub mod manifest;
-pub mod schema;
-pub mod template;
 pub mod driver;
 pub mod fsutil;
 pub mod grant;
-pub mod redact;
-pub mod sandbox;
-pub mod store;
+pub mod manifest;
 pub mod plan;
+pub mod redact;
 pub mod resolve;
 pub mod run;
+pub mod sandbox;
+pub mod schema;
+pub mod store;
+pub mod template;

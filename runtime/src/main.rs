@@ -26,7 +26,11 @@ mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "wasmix", version, about = "Run Porter-style bundles with sandboxed WebAssembly mixins")]
+#[command(
+    name = "wasmix",
+    version,
+    about = "Run Porter-style bundles with sandboxed WebAssembly mixins"
+)]
 struct Cli {
     /// wasmix's home: state store and caches [default: ~/.wasmix]
     #[arg(long, global = true, env = "WASMIX_HOME")]
@@ -148,7 +152,12 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         let error = e.into();
         let code = match error.downcast_ref::<RunError>() {
-            Some(RunError::Input(_) | RunError::InvalidSteps { .. } | RunError::Plan(_) | RunError::Installation(_)) => exit::BAD_INPUT,
+            Some(
+                RunError::Input(_)
+                | RunError::InvalidSteps { .. }
+                | RunError::Plan(_)
+                | RunError::Installation(_),
+            ) => exit::BAD_INPUT,
             Some(_) => exit::ENVIRONMENT,
             None if error.downcast_ref::<manifest::ManifestError>().is_some() => exit::BAD_INPUT,
             None => exit::ENVIRONMENT,
@@ -158,7 +167,10 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 fn bad_input(error: anyhow::Error) -> Failure {
-    Failure { code: exit::BAD_INPUT, error }
+    Failure {
+        code: exit::BAD_INPUT,
+        error,
+    }
 }
 
 fn main() -> ExitCode {
@@ -213,7 +225,9 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Uninstall(a) => action(cli, "uninstall", a),
         Command::Invoke { action: name, args } => {
             if matches!(name.as_str(), "install" | "upgrade" | "uninstall") {
-                return Err(bad_input(anyhow!("use `wasmix {name}` for the {name} action")));
+                return Err(bad_input(anyhow!(
+                    "use `wasmix {name}` for the {name} action"
+                )));
             }
             action(cli, name, args)
         }
@@ -240,8 +254,11 @@ fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, Fa
 /// error.
 fn credential_value(name: &str, source: &str) -> Result<String, Failure> {
     if let Some(var) = source.strip_prefix("env:") {
-        return std::env::var(var)
-            .map_err(|_| bad_input(anyhow!("credential {name}: environment variable {var} is not set")));
+        return std::env::var(var).map_err(|_| {
+            bad_input(anyhow!(
+                "credential {name}: environment variable {var} is not set"
+            ))
+        });
     }
     if let Some(path) = source.strip_prefix("file:") {
         return std::fs::read_to_string(path)
@@ -266,7 +283,10 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         let value = credential_value(&k, &source)?;
         inputs.credentials.insert(k, value);
     }
-    let installation = a.installation.clone().unwrap_or_else(|| manifest.name.clone());
+    let installation = a
+        .installation
+        .clone()
+        .unwrap_or_else(|| manifest.name.clone());
     let rt = runtime(cli, a.driver)?;
     let prepared = rt.prepare(&manifest, name)?;
     let text = cli.output == Format::Text;
@@ -288,8 +308,17 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
             return;
         }
         match e {
-            Event::StepStarted { index, total, description, mixin } => {
-                println!("[{}/{total}] {} ({mixin})", index + 1, sanitize(description));
+            Event::StepStarted {
+                index,
+                total,
+                description,
+                mixin,
+            } => {
+                println!(
+                    "[{}/{total}] {} ({mixin})",
+                    index + 1,
+                    sanitize(description)
+                );
             }
             Event::StepFinished { report, .. } => {
                 for l in &report.logs {
@@ -309,9 +338,20 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
             }
         }
     };
-    let outcome = rt.run(&mut store, &manifest, &prepared, &installation, &inputs, &mut on_event)?;
+    let outcome = rt.run(
+        &mut store,
+        &manifest,
+        &prepared,
+        &installation,
+        &inputs,
+        &mut on_event,
+    )?;
     print_outcome(cli, &outcome)?;
-    Ok(if outcome.succeeded() { 0 } else { exit::STEP_FAILED })
+    Ok(if outcome.succeeded() {
+        0
+    } else {
+        exit::STEP_FAILED
+    })
 }
 
 fn shown_value(value: &str, sensitive: bool) -> String {
@@ -342,13 +382,26 @@ fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
         return Ok(());
     }
     match &o.error {
-        None => println!("{} of {} succeeded (run {})", o.action, o.installation, o.run_id),
-        Some(e) => println!("{} of {} FAILED (run {}): {}", o.action, o.installation, o.run_id, sanitize(e)),
+        None => println!(
+            "{} of {} succeeded (run {})",
+            o.action, o.installation, o.run_id
+        ),
+        Some(e) => println!(
+            "{} of {} FAILED (run {}): {}",
+            o.action,
+            o.installation,
+            o.run_id,
+            sanitize(e)
+        ),
     }
     if !o.outputs.is_empty() {
         println!("Outputs:");
         for b in &o.outputs {
-            println!("  {}: {}", b.name, sanitize(shown_value(&b.value, b.sensitive).trim_end_matches('\n')));
+            println!(
+                "  {}: {}",
+                b.name,
+                sanitize(shown_value(&b.value, b.sensitive).trim_end_matches('\n'))
+            );
         }
     }
     Ok(())
@@ -363,12 +416,19 @@ fn lint(cli: &Cli, path: &Path) -> Result<u8, Failure> {
         warnings.extend(prepared.warnings);
     }
     if cli.output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"errors": [], "warnings": warnings}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"errors": [], "warnings": warnings}))?
+        );
     } else {
         for w in &warnings {
             println!("warning: {}", sanitize(w));
         }
-        println!("{}: ok ({} warning(s))", manifest.file.display(), warnings.len());
+        println!(
+            "{}: ok ({} warning(s))",
+            manifest.file.display(),
+            warnings.len()
+        );
     }
     Ok(0)
 }
@@ -379,7 +439,11 @@ fn explain(cli: &Cli, path: &Path, only: Option<&str>) -> Result<u8, Failure> {
         Some(a) => vec![a.to_string()],
         None => m.actions.keys().cloned().collect(),
     };
-    let plans: Vec<Plan> = actions.iter().map(|a| Plan::new(&m, a)).collect::<Result<_, _>>().map_err(|e| bad_input(e.into()))?;
+    let plans: Vec<Plan> = actions
+        .iter()
+        .map(|a| Plan::new(&m, a))
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad_input(e.into()))?;
     if cli.output == Format::Json {
         let doc = serde_json::json!({
             "bundle": {"name": m.name, "version": m.version, "description": m.description},
@@ -401,40 +465,88 @@ fn explain(cli: &Cli, path: &Path, only: Option<&str>) -> Result<u8, Failure> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(0);
     }
-    println!("Bundle {} {}{}", m.name, m.version, m.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+    println!(
+        "Bundle {} {}{}",
+        m.name,
+        m.version,
+        m.description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    );
     println!("\nMixins:");
     for d in &m.mixins {
-        println!("  {}{}", d.name, d.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default());
+        println!(
+            "  {}{}",
+            d.name,
+            d.version
+                .as_deref()
+                .map(|v| format!("@{v}"))
+                .unwrap_or_default()
+        );
     }
     if !m.parameters.is_empty() {
         println!("\nParameters:");
         for p in &m.parameters {
             let default = match (&p.default, p.sensitive) {
                 (Some(_), true) => format!(" (default {MASK})"),
-                (Some(d), false) => format!(" (default {})", serde_json::to_string(d).unwrap_or_default()),
+                (Some(d), false) => format!(
+                    " (default {})",
+                    serde_json::to_string(d).unwrap_or_default()
+                ),
                 (None, _) => " (required)".into(),
             };
-            let apply = if p.apply_to.is_empty() { String::new() } else { format!(" applies to {}", p.apply_to.join(", ")) };
-            println!("  {} {}{default}{}{apply}", p.name, p.kind.as_deref().unwrap_or("string"), if p.sensitive { " sensitive" } else { "" });
+            let apply = if p.apply_to.is_empty() {
+                String::new()
+            } else {
+                format!(" applies to {}", p.apply_to.join(", "))
+            };
+            println!(
+                "  {} {}{default}{}{apply}",
+                p.name,
+                p.kind.as_deref().unwrap_or("string"),
+                if p.sensitive { " sensitive" } else { "" }
+            );
         }
     }
     if !m.credentials.is_empty() {
         println!("\nCredentials:");
         for c in &m.credentials {
-            let apply = if c.apply_to.is_empty() { String::new() } else { format!(" applies to {}", c.apply_to.join(", ")) };
-            println!("  {}{}{apply}", c.name, if c.required { " (required)" } else { " (optional)" });
+            let apply = if c.apply_to.is_empty() {
+                String::new()
+            } else {
+                format!(" applies to {}", c.apply_to.join(", "))
+            };
+            println!(
+                "  {}{}{apply}",
+                c.name,
+                if c.required {
+                    " (required)"
+                } else {
+                    " (optional)"
+                }
+            );
         }
     }
     if !m.outputs.is_empty() {
         println!("\nOutputs:");
         for o in &m.outputs {
-            println!("  {}{}", o.name, if o.sensitive { " sensitive" } else { "" });
+            println!(
+                "  {}{}",
+                o.name,
+                if o.sensitive { " sensitive" } else { "" }
+            );
         }
     }
     for p in &plans {
         println!("\nAction {}:", p.action);
         for s in &p.steps {
-            println!("  {}. {} ({})", s.step.index + 1, s.step.description.as_deref().unwrap_or("-"), s.step.mixin);
+            println!(
+                "  {}. {} ({})",
+                s.step.index + 1,
+                s.step.description.as_deref().unwrap_or("-"),
+                s.step.mixin
+            );
             if s.grant.is_empty() {
                 println!("       grants: nothing");
             }
@@ -451,7 +563,10 @@ fn schema(cli: &Cli, path: &Path) -> Result<u8, Failure> {
     let rt = runtime(cli, DriverKind::Debug)?;
     let mut defs = serde_json::Map::new();
     for d in &m.mixins {
-        let file = rt.mixin_path.locate(&d.name).map_err(|e| Failure { code: exit::ENVIRONMENT, error: e.into() })?;
+        let file = rt.mixin_path.locate(&d.name).map_err(|e| Failure {
+            code: exit::ENVIRONMENT,
+            error: e.into(),
+        })?;
         let loaded = rt.engine.load(&d.name, &file)?;
         defs.insert(d.name.clone(), loaded.step_schema);
     }
@@ -482,26 +597,57 @@ fn installation(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
             } else if all.is_empty() {
                 println!("no installations");
             } else {
-                println!("{:<24} {:<24} {:<10} {:<12} {:<12} MODIFIED", "NAME", "BUNDLE", "VERSION", "STATUS", "LAST ACTION");
+                println!(
+                    "{:<24} {:<24} {:<10} {:<12} {:<12} MODIFIED",
+                    "NAME", "BUNDLE", "VERSION", "STATUS", "LAST ACTION"
+                );
                 for i in all {
-                    println!("{:<24} {:<24} {:<10} {:<12} {:<12} {}", i.name, i.bundle, i.version, i.status, i.last_action, i.modified);
+                    println!(
+                        "{:<24} {:<24} {:<10} {:<12} {:<12} {}",
+                        i.name, i.bundle, i.version, i.status, i.last_action, i.modified
+                    );
                 }
             }
         }
         InstallationCommand::Show { name } => {
-            let inst = store.installation(name)?.ok_or_else(|| bad_input(anyhow!("no installation named {name:?}; see `wasmix installation list`")))?;
+            let inst = store.installation(name)?.ok_or_else(|| {
+                bad_input(anyhow!(
+                    "no installation named {name:?}; see `wasmix installation list`"
+                ))
+            })?;
             let runs = store.runs(name)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"installation": inst, "runs": runs}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"installation": inst, "runs": runs})
+                    )?
+                );
             } else {
-                println!("Installation {} (bundle {} {}): {}", inst.name, inst.bundle, inst.version, inst.status);
-                println!("Manifest: {}\nCreated: {}\nModified: {}\nRuns:", inst.manifest, inst.created, inst.modified);
+                println!(
+                    "Installation {} (bundle {} {}): {}",
+                    inst.name, inst.bundle, inst.version, inst.status
+                );
+                println!(
+                    "Manifest: {}\nCreated: {}\nModified: {}\nRuns:",
+                    inst.manifest, inst.created, inst.modified
+                );
                 for r in runs {
-                    println!("  {:>4} {:<12} {:<10} {} {}", r.id, r.action, r.status, r.started, r.error.as_deref().map(sanitize).unwrap_or_default());
+                    println!(
+                        "  {:>4} {:<12} {:<10} {} {}",
+                        r.id,
+                        r.action,
+                        r.status,
+                        r.started,
+                        r.error.as_deref().map(sanitize).unwrap_or_default()
+                    );
                 }
             }
         }
-        InstallationCommand::Outputs { name, show_sensitive } => {
+        InstallationCommand::Outputs {
+            name,
+            show_sensitive,
+        } => {
             if store.installation(name)?.is_none() {
                 bail_input(name)?;
             }
@@ -519,7 +665,11 @@ fn installation(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
                 for o in outputs {
                     let v = o.value.unwrap_or_else(|| MASK.into());
                     let v = v.trim_end_matches('\n');
-                    println!("{}: {}", o.name, if tty { sanitize(v) } else { v.to_string() });
+                    println!(
+                        "{}: {}",
+                        o.name,
+                        if tty { sanitize(v) } else { v.to_string() }
+                    );
                 }
             }
         }
@@ -528,5 +678,7 @@ fn installation(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
 }
 
 fn bail_input(name: &str) -> Result<(), Failure> {
-    Err(bad_input(anyhow!("no installation named {name:?}; see `wasmix installation list`")))
+    Err(bad_input(anyhow!(
+        "no installation named {name:?}; see `wasmix installation list`"
+    )))
 }

@@ -43,11 +43,18 @@ pub enum PlanError {
 impl Plan {
     /// Plan `action` of `manifest`.
     pub fn new(manifest: &Manifest, action: &str) -> Result<Plan, PlanError> {
-        let steps = manifest.action(action).ok_or_else(|| PlanError::UnknownAction {
-            bundle: manifest.name.clone(),
-            action: action.to_string(),
-            available: manifest.actions.keys().cloned().collect::<Vec<_>>().join(", "),
-        })?;
+        let steps = manifest
+            .action(action)
+            .ok_or_else(|| PlanError::UnknownAction {
+                bundle: manifest.name.clone(),
+                action: action.to_string(),
+                available: manifest
+                    .actions
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         let steps = steps
             .iter()
             .map(|step| {
@@ -57,7 +64,10 @@ impl Plan {
                 })
             })
             .collect::<Result<_, GrantError>>()?;
-        Ok(Plan { action: action.to_string(), steps })
+        Ok(Plan {
+            action: action.to_string(),
+            steps,
+        })
     }
 
     /// The distinct mixins the plan uses, in first-use order.

@@ -55,7 +55,10 @@ impl Redactor {
 /// Replace control characters (other than newline and tab) with a visible
 /// escape, so ESC sequences in a mixin's output cannot drive the terminal.
 pub fn sanitize(text: &str) -> String {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return text.to_string();
     }
     text.chars()

@@ -9,8 +9,10 @@ pub struct MixinPath(pub Vec<PathBuf>);
 
 /// No component was found for a mixin.
 #[derive(Debug, thiserror::Error)]
-#[error("mixin {name:?} not found: looked for {name}.wasm and wasmix_{name}.wasm in {searched}; \
-         set --mixin-path or WASMIX_MIXIN_PATH to the directory holding it")]
+#[error(
+    "mixin {name:?} not found: looked for {name}.wasm and wasmix_{name}.wasm in {searched}; \
+         set --mixin-path or WASMIX_MIXIN_PATH to the directory holding it"
+)]
 pub struct NotFound {
     /// Mixin name.
     pub name: String,
@@ -21,16 +23,26 @@ pub struct NotFound {
 impl MixinPath {
     /// Parse a `:`-separated list.
     pub fn parse(list: &str) -> Self {
-        MixinPath(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect())
+        MixinPath(
+            list.split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+        )
     }
 
     /// The component file for mixin `name`.
     pub fn locate(&self, name: &str) -> Result<PathBuf, NotFound> {
         let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if valid {
             for dir in &self.0 {
-                for file in [format!("{name}.wasm"), format!("wasmix_{}.wasm", name.replace('-', "_"))] {
+                for file in [
+                    format!("{name}.wasm"),
+                    format!("wasmix_{}.wasm", name.replace('-', "_")),
+                ] {
                     let p = dir.join(file);
                     if p.is_file() {
                         return Ok(p);
@@ -43,7 +55,11 @@ impl MixinPath {
             searched: if self.0.is_empty() {
                 "no directories (the mixin path is empty)".into()
             } else {
-                self.0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                self.0
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         })
     }

@@ -162,23 +162,39 @@ impl Runtime {
             let json = match serde_json::to_value(&step.body) {
                 Ok(j) => j,
                 Err(e) => {
-                    problems.push(format!("{}: {}: {e}", manifest.source.locate(&step.path), step.path));
+                    problems.push(format!(
+                        "{}: {}: {e}",
+                        manifest.source.locate(&step.path),
+                        step.path
+                    ));
                     continue;
                 }
             };
             let violations = schema::validate(&mixin.step_schema, &json);
             for v in &violations {
                 let path = crate::manifest::join(&step.path, &v.path);
-                problems.push(format!("{}: {path}: {}", manifest.source.locate(&path), v.message));
+                problems.push(format!(
+                    "{}: {path}: {}",
+                    manifest.source.locate(&path),
+                    v.message
+                ));
             }
             if !violations.is_empty() {
                 continue;
             }
             let diagnostics = sandbox::step::lint(&self.engine, mixin, action, &json.to_string())
-                .map_err(|reason| SandboxError::NotAMixin { path: mixin.path.clone(), reason })?;
+                .map_err(|reason| SandboxError::NotAMixin {
+                path: mixin.path.clone(),
+                reason,
+            })?;
             for d in diagnostics {
                 let path = crate::manifest::join(&step.path, &d.path);
-                let line = format!("{}: {path}: {} {}", manifest.source.locate(&path), d.code, d.message);
+                let line = format!(
+                    "{}: {path}: {} {}",
+                    manifest.source.locate(&path),
+                    d.code,
+                    d.message
+                );
                 match d.severity {
                     sandbox::bindings::wasmix::mixin::types::Severity::Error => problems.push(line),
                     _ => warnings.push(line),
@@ -186,9 +202,16 @@ impl Runtime {
             }
         }
         if !problems.is_empty() {
-            return Err(RunError::InvalidSteps { file: manifest.file.display().to_string(), problems });
+            return Err(RunError::InvalidSteps {
+                file: manifest.file.display().to_string(),
+                problems,
+            });
         }
-        Ok(Prepared { plan, mixins, warnings })
+        Ok(Prepared {
+            plan,
+            mixins,
+            warnings,
+        })
     }
 
     /// Run `action` on `installation` and record it in `store`.
@@ -206,7 +229,11 @@ impl Runtime {
         match (action, &existing) {
             ("install", _) => {}
             (_, None) => {
-                let stateless = manifest.custom_actions.get(action).map(|c| c.stateless).unwrap_or(false);
+                let stateless = manifest
+                    .custom_actions
+                    .get(action)
+                    .map(|c| c.stateless)
+                    .unwrap_or(false);
                 if !stateless {
                     return Err(RunError::Installation(format!(
                         "installation {installation:?} does not exist; run `wasmix install` first"
@@ -229,7 +256,13 @@ impl Runtime {
             .last_parameters(installation)?
             .and_then(|p| serde_json::from_str(&p).ok())
             .unwrap_or_default();
-        let params = resolve_parameters(manifest, action, &inputs.parameters, &previous_params, &previous_outputs)?;
+        let params = resolve_parameters(
+            manifest,
+            action,
+            &inputs.parameters,
+            &previous_params,
+            &previous_outputs,
+        )?;
         let creds = resolve_credentials(manifest, action, &inputs.credentials)?;
         let mut redactor = Redactor::new(creds.values().cloned());
         for p in manifest.parameters.iter().filter(|p| p.sensitive) {
@@ -246,18 +279,41 @@ impl Runtime {
         let total = prepared.plan.steps.len();
         for planned in &prepared.plan.steps {
             let step = &planned.step;
-            let description = step.description.clone().unwrap_or_else(|| step.mixin.clone());
-            on_event(Event::StepStarted { index: step.index, total, description: &description, mixin: &step.mixin });
+            let description = step
+                .description
+                .clone()
+                .unwrap_or_else(|| step.mixin.clone());
+            on_event(Event::StepStarted {
+                index: step.index,
+                total,
+                description: &description,
+                mixin: &step.mixin,
+            });
             let lookup = |name: &str| {
-                lookup_variable(name, manifest, action, installation, &params, &creds, &produced, &previous_outputs, &planned.grant)
+                lookup_variable(
+                    name,
+                    manifest,
+                    action,
+                    installation,
+                    &params,
+                    &creds,
+                    &produced,
+                    &previous_outputs,
+                    &planned.grant,
+                )
             };
             let rendered = template::render(&step.body, delims, &lookup, &step.path)
                 .map_err(|e| locate_template_error(manifest, e))
-                .and_then(|body| serde_json::to_string(&body).map_err(|e| format!("{}: {e}", step.path)));
+                .and_then(|body| {
+                    serde_json::to_string(&body).map_err(|e| format!("{}: {e}", step.path))
+                });
             let report = match rendered {
                 Ok(step_json) => {
                     let mixin = &prepared.mixins[&step.mixin];
-                    let config = manifest.mixin(&step.mixin).map(|d| d.config.clone()).unwrap_or(Yaml::Null);
+                    let config = manifest
+                        .mixin(&step.mixin)
+                        .map(|d| d.config.clone())
+                        .unwrap_or(Yaml::Null);
                     let secrets = planned
                         .grant
                         .credentials
@@ -270,7 +326,8 @@ impl Runtime {
                         StepInput {
                             action,
                             step_json,
-                            config_json: serde_json::to_string(&config).unwrap_or_else(|_| "null".into()),
+                            config_json: serde_json::to_string(&config)
+                                .unwrap_or_else(|_| "null".into()),
                             installation,
                             grant: &planned.grant,
                             secrets,
@@ -299,7 +356,10 @@ impl Runtime {
                     produced.insert(o.name.clone(), (o.value.clone(), sensitive));
                 }
             }
-            on_event(Event::StepFinished { index: step.index, report: &report });
+            on_event(Event::StepFinished {
+                index: step.index,
+                report: &report,
+            });
             let logs = report
                 .logs
                 .iter()
@@ -312,25 +372,44 @@ impl Runtime {
                 index: step.index,
                 mixin: step.mixin.clone(),
                 description,
-                status: if report.result.is_ok() { "succeeded".into() } else { "failed".into() },
+                status: if report.result.is_ok() {
+                    "succeeded".into()
+                } else {
+                    "failed".into()
+                },
                 message: report.result.as_ref().err().cloned(),
                 logs: redactor.redact(&logs),
                 duration_ms: report.duration.as_millis() as u64,
             });
             if let Err(e) = &report.result {
-                error = Some(format!("step {} of {action} ({}) failed: {e}", step.index + 1, step.path));
+                error = Some(format!(
+                    "step {} of {action} ({}) failed: {e}",
+                    step.index + 1,
+                    step.path
+                ));
                 break;
             }
         }
 
-        let outputs = if error.is_none() { bundle_outputs(manifest, action, &produced) } else { Vec::new() };
+        let outputs = if error.is_none() {
+            bundle_outputs(manifest, action, &produced)
+        } else {
+            Vec::new()
+        };
         let public_params: BTreeMap<&String, serde_json::Value> = params
             .iter()
-            .filter(|(k, _)| !manifest.parameters.iter().any(|p| &p.name == *k && p.sensitive))
+            .filter(|(k, _)| {
+                !manifest
+                    .parameters
+                    .iter()
+                    .any(|p| &p.name == *k && p.sensitive)
+            })
             .map(|(k, v)| (k, serde_json::Value::String(v.clone())))
             .collect();
-        let stored: Vec<(String, String, bool)> =
-            outputs.iter().map(|o| (o.name.clone(), o.value.clone(), o.sensitive)).collect();
+        let stored: Vec<(String, String, bool)> = outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.value.clone(), o.sensitive))
+            .collect();
         let run_id = store.record(&RunRecord {
             installation,
             bundle: &manifest.name,
@@ -357,11 +436,20 @@ impl Runtime {
 
 fn check_version(name: &str, req: &str, loaded: &LoadedMixin) -> Result<(), RunError> {
     let bad = |why: String| RunError::Input(format!("mixin {name}@{req}: {why}"));
-    let req_parsed = semver::VersionReq::parse(req).map_err(|e| bad(format!("invalid constraint: {e}")))?;
-    let v = semver::Version::parse(loaded.info.version.trim_start_matches('v'))
-        .map_err(|e| bad(format!("{} reports version {:?}, not semver: {e}", loaded.path.display(), loaded.info.version)))?;
+    let req_parsed =
+        semver::VersionReq::parse(req).map_err(|e| bad(format!("invalid constraint: {e}")))?;
+    let v = semver::Version::parse(loaded.info.version.trim_start_matches('v')).map_err(|e| {
+        bad(format!(
+            "{} reports version {:?}, not semver: {e}",
+            loaded.path.display(),
+            loaded.info.version
+        ))
+    })?;
     if !req_parsed.matches(&v) {
-        return Err(bad(format!("{} is version {v}, which does not satisfy {req}", loaded.path.display())));
+        return Err(bad(format!(
+            "{} is version {v}, which does not satisfy {req}",
+            loaded.path.display()
+        )));
     }
     Ok(())
 }
@@ -449,21 +537,41 @@ fn resolve_parameters(
 ) -> Result<BTreeMap<String, String>, RunError> {
     for name in given.keys() {
         if !manifest.parameters.iter().any(|p| &p.name == name) {
-            let known: Vec<&str> = manifest.parameters.iter().map(|p| p.name.as_str()).collect();
+            let known: Vec<&str> = manifest
+                .parameters
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             return Err(RunError::Input(format!(
                 "unknown parameter {name:?}; bundle {} declares: {}",
                 manifest.name,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
     }
     let mut out = BTreeMap::new();
-    for p in manifest.parameters.iter().filter(|p| applies(&p.apply_to, action)) {
+    for p in manifest
+        .parameters
+        .iter()
+        .filter(|p| applies(&p.apply_to, action))
+    {
         let value = if let Some(v) = given.get(&p.name) {
             Some(v.clone())
-        } else if let Some(v) = previous.get(&p.name).filter(|_| action != "install" || p.persistent) {
+        } else if let Some(v) = previous
+            .get(&p.name)
+            .filter(|_| action != "install" || p.persistent)
+        {
             v.as_str().map(str::to_string)
-        } else if let Some(v) = p.source.as_ref().and_then(|s| s.output.as_ref()).and_then(|o| previous_outputs.get(o)) {
+        } else if let Some(v) = p
+            .source
+            .as_ref()
+            .and_then(|s| s.output.as_ref())
+            .and_then(|o| previous_outputs.get(o))
+        {
             Some(v.clone())
         } else {
             p.default.as_ref().map(yaml_text)
@@ -475,9 +583,9 @@ fn resolve_parameters(
             }
             None if p.required.unwrap_or(true) => {
                 return Err(RunError::Input(format!(
-                    "parameter {:?} is required for {action} and has no default; pass --param {}=VALUE",
-                    p.name, p.name
-                )))
+                "parameter {:?} is required for {action} and has no default; pass --param {}=VALUE",
+                p.name, p.name
+            )))
             }
             None => {}
         }
@@ -498,7 +606,10 @@ fn yaml_text(v: &Yaml) -> String {
 fn check_parameter(p: &Parameter, v: &str) -> Result<(), RunError> {
     let shown = if p.sensitive { crate::redact::MASK } else { v };
     let bad = |expected: &str| {
-        RunError::Input(format!("parameter {:?} must be {expected}, got {shown:?}", p.name))
+        RunError::Input(format!(
+            "parameter {:?} must be {expected}, got {shown:?}",
+            p.name
+        ))
     };
     match p.kind.as_deref().unwrap_or("string") {
         "integer" => {
@@ -507,15 +618,17 @@ fn check_parameter(p: &Parameter, v: &str) -> Result<(), RunError> {
         "number" => {
             v.parse::<f64>().map_err(|_| bad("a number"))?;
         }
-        "boolean" => {
-            if v != "true" && v != "false" {
-                return Err(bad("true or false"));
+        "boolean" if v != "true" && v != "false" => return Err(bad("true or false")),
+        "object" => {
+            let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("a JSON object"))?;
+            if !j.is_object() {
+                return Err(bad("a JSON object"));
             }
         }
-        "object" | "array" => {
-            let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("JSON"))?;
-            if (p.kind.as_deref() == Some("object")) != j.is_object() && !j.is_array() {
-                return Err(bad(p.kind.as_deref().unwrap_or("JSON")));
+        "array" => {
+            let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("a JSON array"))?;
+            if !j.is_array() {
+                return Err(bad("a JSON array"));
             }
         }
         _ => {}
@@ -537,11 +650,18 @@ fn resolve_credentials(
 ) -> Result<BTreeMap<String, String>, RunError> {
     for name in given.keys() {
         if !manifest.credentials.iter().any(|c| &c.name == name) {
-            return Err(RunError::Input(format!("unknown credential {name:?}; bundle {} does not declare it", manifest.name)));
+            return Err(RunError::Input(format!(
+                "unknown credential {name:?}; bundle {} does not declare it",
+                manifest.name
+            )));
         }
     }
     let mut out = BTreeMap::new();
-    for c in manifest.credentials.iter().filter(|c| applies(&c.apply_to, action)) {
+    for c in manifest
+        .credentials
+        .iter()
+        .filter(|c| applies(&c.apply_to, action))
+    {
         match given.get(&c.name) {
             Some(v) => {
                 out.insert(c.name.clone(), v.clone());
@@ -558,7 +678,11 @@ fn resolve_credentials(
     Ok(out)
 }
 
-fn bundle_outputs(manifest: &Manifest, action: &str, produced: &BTreeMap<String, (String, bool)>) -> Vec<BundleOutput> {
+fn bundle_outputs(
+    manifest: &Manifest,
+    action: &str,
+    produced: &BTreeMap<String, (String, bool)>,
+) -> Vec<BundleOutput> {
     manifest
         .outputs
         .iter()
@@ -568,7 +692,11 @@ fn bundle_outputs(manifest: &Manifest, action: &str, produced: &BTreeMap<String,
                 Some((v, s)) => (v.clone(), *s),
                 None => (o.default.as_ref().map(yaml_text)?, false),
             };
-            Some(BundleOutput { name: o.name.clone(), value, sensitive: o.sensitive || marked })
+            Some(BundleOutput {
+                name: o.name.clone(),
+                value,
+                sensitive: o.sensitive || marked,
+            })
         })
         .collect()
 }

@@ -81,7 +81,11 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<
             push(
                 out,
                 path,
-                format!("expected {}, found {}", allowed.join(" or "), type_name(value)),
+                format!(
+                    "expected {}, found {}",
+                    allowed.join(" or "),
+                    type_name(value)
+                ),
             );
             return;
         }
@@ -89,7 +93,11 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<
     if let Some(options) = s.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
             let list: Vec<String> = options.iter().map(Value::to_string).collect();
-            push(out, path, format!("must be one of {}, found {value}", list.join(", ")));
+            push(
+                out,
+                path,
+                format!("must be one of {}, found {value}", list.join(", ")),
+            );
         }
     }
     if let Some(c) = s.get("const") {
@@ -142,7 +150,10 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<
         }
     }
     if let Some(one) = s.get("oneOf").and_then(Value::as_array) {
-        let matching = one.iter().filter(|sub| validate_at(root, sub, value)).count();
+        let matching = one
+            .iter()
+            .filter(|sub| validate_at(root, sub, value))
+            .count();
         if matching != 1 {
             let hint = describe_alternatives(one);
             push(
@@ -253,7 +264,11 @@ mod tests {
         let v = validate(&schema, &json!({"command": "x", "argumnets": []}));
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].path, "argumnets");
-        assert!(v[0].message.contains("did you mean `arguments`"), "{}", v[0].message);
+        assert!(
+            v[0].message.contains("did you mean `arguments`"),
+            "{}",
+            v[0].message
+        );
         let v = validate(&schema, &json!({}));
         assert_eq!(v[0].message, "missing required field `command`");
     }

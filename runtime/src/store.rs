@@ -150,7 +150,10 @@ pub struct RunRecord<'a> {
 
 /// Seconds since the epoch, now.
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Store {
@@ -158,28 +161,47 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent() {
-            crate::fsutil::private_dir(dir).map_err(|source| StoreError::Dir { path: dir.display().to_string(), source })?;
+            crate::fsutil::private_dir(dir).map_err(|source| StoreError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
-        let sql = |source| StoreError::Sqlite { path: shown.clone(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: shown.clone(),
+            source,
+        };
         let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(Store { conn, path: shown })
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Record a finished run atomically; returns its id.
     pub fn record(&mut self, r: &RunRecord<'_>) -> Result<i64, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(sql)?;
         let finished = now();
-        let status = if r.error.is_some() { "failed" } else { "succeeded" };
+        let status = if r.error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        };
         tx.execute(
             "INSERT INTO runs (installation, action, status, error, parameters, started, finished) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![r.installation, r.action, status, r.error, r.parameters, r.started, finished],
@@ -194,7 +216,11 @@ impl Store {
             .map_err(sql)?;
         }
         for (name, value, sensitive) in r.outputs {
-            let plain = if *sensitive { None } else { Some(value.as_str()) };
+            let plain = if *sensitive {
+                None
+            } else {
+                Some(value.as_str())
+            };
             tx.execute(
                 "INSERT INTO outputs (run_id, installation, name, value, sensitive) VALUES (?1,?2,?3,?4,?5)",
                 params![run_id, r.installation, name, plain, *sensitive],
@@ -216,7 +242,11 @@ impl Store {
         // A failed custom action does not change what is installed.
         let builtin = matches!(r.action, "install" | "upgrade" | "uninstall");
         let existing: Option<String> = tx
-            .query_row("SELECT status FROM installations WHERE name = ?1", params![r.installation], |row| row.get(0))
+            .query_row(
+                "SELECT status FROM installations WHERE name = ?1",
+                params![r.installation],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(sql)?;
         match existing {
@@ -228,7 +258,11 @@ impl Store {
                 .map_err(sql)?;
             }
             Some(prev) => {
-                let status = if builtin { inst_status.to_string() } else { prev };
+                let status = if builtin {
+                    inst_status.to_string()
+                } else {
+                    prev
+                };
                 tx.execute(
                     "UPDATE installations SET bundle=?2, version=?3, manifest=?4, status=?5, last_action=?6, modified=?7 WHERE name=?1",
                     params![r.installation, r.bundle, r.version, r.manifest, status, r.action, finished],
@@ -313,7 +347,11 @@ impl Store {
 
     /// The latest value of each output of an installation, from successful
     /// runs. Sensitive values are included only when `reveal` is true.
-    pub fn outputs(&self, installation: &str, reveal: bool) -> Result<Vec<StoredOutput>, StoreError> {
+    pub fn outputs(
+        &self,
+        installation: &str,
+        reveal: bool,
+    ) -> Result<Vec<StoredOutput>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -333,7 +371,11 @@ impl Store {
                 let secret: Option<String> = row.get(4)?;
                 Ok(StoredOutput {
                     name: row.get(0)?,
-                    value: if sensitive { secret.filter(|_| reveal) } else { plain },
+                    value: if sensitive {
+                        secret.filter(|_| reveal)
+                    } else {
+                        plain
+                    },
                     sensitive,
                     run_id: row.get(3)?,
                 })
@@ -369,7 +411,12 @@ pub fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -386,18 +433,39 @@ mod tests {
     fn sensitive_values_stay_out_of_plain_columns() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("state.db")).unwrap();
-        let outputs = vec![("token".to_string(), "s3cret".to_string(), true), ("url".to_string(), "http://x".to_string(), false)];
+        let outputs = vec![
+            ("token".to_string(), "s3cret".to_string(), true),
+            ("url".to_string(), "http://x".to_string(), false),
+        ];
         s.record(&RunRecord {
-            installation: "i", bundle: "b", version: "1", manifest: "m", action: "install", error: None,
-            parameters: "{}", steps: &[], outputs: &outputs, started: now(),
+            installation: "i",
+            bundle: "b",
+            version: "1",
+            manifest: "m",
+            action: "install",
+            error: None,
+            parameters: "{}",
+            steps: &[],
+            outputs: &outputs,
+            started: now(),
         })
         .unwrap();
         let hidden = s.outputs("i", false).unwrap();
         assert_eq!(hidden[0].name, "token");
         assert_eq!(hidden[0].value, None);
         assert_eq!(hidden[1].value.as_deref(), Some("http://x"));
-        assert_eq!(s.outputs("i", true).unwrap()[0].value.as_deref(), Some("s3cret"));
-        let plain: i64 = s.conn.query_row("SELECT COUNT(*) FROM outputs WHERE value LIKE '%s3cret%'", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            s.outputs("i", true).unwrap()[0].value.as_deref(),
+            Some("s3cret")
+        );
+        let plain: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM outputs WHERE value LIKE '%s3cret%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(plain, 0);
         assert_eq!(s.installation("i").unwrap().unwrap().status, "installed");
     }

@@ -82,7 +82,10 @@ pub fn render(
         Value::Mapping(m) => {
             let mut out = serde_yaml::Mapping::new();
             for (k, v) in m {
-                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
                 out.insert(
                     k.clone(),
                     render(v, delims, lookup, &crate::manifest::join(path, &key))?,
@@ -119,7 +122,11 @@ pub fn render_str(
         let value = lookup(name).map_err(|hint| TemplateError::Missing {
             path: path.to_string(),
             name: name.to_string(),
-            hint: if hint.is_empty() { hint } else { format!(": {hint}") },
+            hint: if hint.is_empty() {
+                hint
+            } else {
+                format!(": {hint}")
+            },
         })?;
         out.push_str(&value);
         rest = &after[end + delims.close().len()..];
@@ -172,9 +179,10 @@ mod tests {
 
     #[test]
     fn values_stay_one_string_whatever_they_hold() {
-        let step: Value =
-            serde_yaml::from_str("args:\n  - \"${ bundle.parameters.tricky }\"\n  - x-${bundle.name}-y\n")
-                .unwrap();
+        let step: Value = serde_yaml::from_str(
+            "args:\n  - \"${ bundle.parameters.tricky }\"\n  - x-${bundle.name}-y\n",
+        )
+        .unwrap();
         let out = render(&step, Delimiters::Dollar, &lookup, "install[0].exec").unwrap();
         let args = out["args"].as_sequence().unwrap();
         assert_eq!(args.len(), 2);
@@ -186,7 +194,10 @@ mod tests {
     fn missing_and_unclosed_are_named() {
         let v = Value::String("{{ bundle.outputs.nope }}".into());
         let err = render(&v, Delimiters::Mustache, &lookup, "p").unwrap_err();
-        assert_eq!(err.to_string(), "p: unknown template variable `bundle.outputs.nope`");
+        assert_eq!(
+            err.to_string(),
+            "p: unknown template variable `bundle.outputs.nope`"
+        );
         let v = Value::String("${ oops".into());
         assert!(matches!(
             render(&v, Delimiters::Dollar, &lookup, "p"),

@@ -40,12 +40,18 @@ fn good_manifests_parse() {
 fn simple_manifest_has_porters_fields() {
     let m = load("simple.porter.yaml").unwrap();
     assert_eq!(m.name, "hello");
-    assert_eq!(m.description.as_deref(), Some("An example Porter configuration"));
+    assert_eq!(
+        m.description.as_deref(),
+        Some("An example Porter configuration")
+    );
     assert_eq!(m.version, "v0.1.0");
     assert_eq!(m.mixins.len(), 1);
     assert_eq!(m.mixins[0].name, "exec");
     assert_eq!(m.maintainers.len(), 4);
-    assert_eq!(m.maintainers[3].email.as_deref(), Some("mike.doe@example.com"));
+    assert_eq!(
+        m.maintainers[3].email.as_deref(),
+        Some("mike.doe@example.com")
+    );
     assert_eq!(m.action("install").unwrap().len(), 1);
     let status = &m.action("status").expect("custom action status")[0];
     assert_eq!(status.description.as_deref(), Some("Get World Status"));
@@ -57,7 +63,11 @@ fn credentials_default_to_required_and_keep_apply_to() {
     let m = load("with-credentials.yaml").unwrap();
     assert_eq!(m.credentials.len(), 5);
     assert!(m.credentials.iter().all(|c| c.required));
-    let kube = m.credentials.iter().find(|c| c.name == "kubeconfig").unwrap();
+    let kube = m
+        .credentials
+        .iter()
+        .find(|c| c.name == "kubeconfig")
+        .unwrap();
     assert_eq!(kube.path.as_deref(), Some("/home/nonroot/.kube/config"));
     assert_eq!(kube.apply_to, ["status", "uninstall"]);
 }
@@ -67,14 +77,20 @@ fn parameters_sources_dependencies_and_custom() {
     let m = load("porter-with-templating.yaml").unwrap();
     let tf = &m.parameters[0];
     assert_eq!(tf.kind.as_deref(), Some("file"));
-    assert_eq!(tf.source.as_ref().unwrap().output.as_deref(), Some("tfstate"));
+    assert_eq!(
+        tf.source.as_ref().unwrap().output.as_deref(),
+        Some("tfstate")
+    );
     assert_eq!(m.dependencies.as_ref().unwrap().requires[0].name, "mysql");
     let m = load("porter-with-persistent-params.yaml").unwrap();
     assert!(m.parameters[0].persistent);
     let m = load("porter.yaml").unwrap();
     assert_eq!(m.custom["foo"].as_str(), Some("bar"));
     assert_eq!(m.required.len(), 2);
-    assert_eq!(m.dependencies.unwrap().requires[0].credentials["password"].as_str(), Some("mcstuffins"));
+    assert_eq!(
+        m.dependencies.unwrap().requires[0].credentials["password"].as_str(),
+        Some("mcstuffins")
+    );
 }
 
 #[test]
@@ -82,7 +98,10 @@ fn mixin_declarations_in_all_three_forms() {
     // These fragments have no name or actions; only their mixins are checked.
     let m = manifest::parse(
         &fixture("mixin-with-config.yaml"),
-        &format!("name: x\ninstall: []\nuninstall: []\n{}", std::fs::read_to_string(fixture("mixin-with-config.yaml")).unwrap()),
+        &format!(
+            "name: x\ninstall: []\nuninstall: []\n{}",
+            std::fs::read_to_string(fixture("mixin-with-config.yaml")).unwrap()
+        ),
     )
     .unwrap();
     let names: Vec<_> = m.mixins.iter().map(|m| m.name.as_str()).collect();
@@ -90,26 +109,52 @@ fn mixin_declarations_in_all_three_forms() {
     assert_eq!(m.mixins[1].config["extensions"][0].as_str(), Some("iot"));
 
     let text = std::fs::read_to_string(fixture("mixin-with-versions.yaml")).unwrap();
-    let m = manifest::parse(&fixture("mixin-with-versions.yaml"), &format!("name: x\ninstall: []\nuninstall: []\n{text}")).unwrap();
-    let versions: Vec<_> = m.mixins.iter().map(|m| m.version.clone().unwrap()).collect();
+    let m = manifest::parse(
+        &fixture("mixin-with-versions.yaml"),
+        &format!("name: x\ninstall: []\nuninstall: []\n{text}"),
+    )
+    .unwrap();
+    let versions: Vec<_> = m
+        .mixins
+        .iter()
+        .map(|m| m.version.clone().unwrap())
+        .collect();
     assert_eq!(versions, ["1", "1.1.X", ">=2"]);
 }
 
 #[test]
 fn bad_mixin_declarations_are_rejected_with_porters_reason() {
     let p = problems("mixin-with-bad-config.yaml");
-    assert!(p.iter().any(|p| p.contains("mixin declaration contained more than one mixin")), "{p:?}");
-    assert!(p.iter().any(|p| p.contains(":2:")), "points at line 2: {p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("mixin declaration contained more than one mixin")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|p| p.contains(":2:")),
+        "points at line 2: {p:?}"
+    );
     let p = problems("mixin-with-invalid-version.yaml");
-    assert!(p.iter().any(|p| p.contains("mixins[1]") && p.contains("this@that")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("mixins[1]") && p.contains("this@that")),
+        "{p:?}"
+    );
     let p = problems("mixin-with-empty-version.yaml");
-    assert!(p.iter().any(|p| p.contains("mixins[0]") && p.contains("empty version")), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.contains("mixins[0]") && p.contains("empty version")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn missing_name_is_rejected() {
     let p = problems("porter-no-name.yaml");
-    assert!(p.iter().any(|p| p.contains("bundle name must be set")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("bundle name must be set")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -117,16 +162,24 @@ fn empty_steps_are_rejected_for_each_action() {
     let p = problems("empty-steps.yaml");
     for action in ["install", "uninstall", "status"] {
         assert!(
-            p.iter().any(|p| p.contains(&format!("validation of action \"{action}\" failed: found an empty step"))),
+            p.iter().any(|p| p.contains(&format!(
+                "validation of action \"{action}\" failed: found an empty step"
+            ))),
             "{action}: {p:?}"
         );
     }
-    assert!(p.iter().any(|p| p.contains("empty mixin declaration")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("empty mixin declaration")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn unknown_top_level_field_is_rejected_at_its_line() {
     let p = problems("porter-with-badschema.yaml");
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains("porter-with-badschema.yaml:42:1: baddata: unknown field `baddata`"), "{p:?}");
+    assert!(
+        p[0].contains("porter-with-badschema.yaml:42:1: baddata: unknown field `baddata`"),
+        "{p:?}"
+    );
 }

@@ -8,7 +8,10 @@ use std::process::Output;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Porter's test data, beside the repository.
@@ -33,9 +36,16 @@ pub fn mixin_dir() -> PathBuf {
 /// The `wasmix` binary built beside these tests.
 pub fn wasmix_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let bin = dir.join("wasmix");
-    assert!(bin.is_file(), "{} not found: run `cargo build -p wasmix` first", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build -p wasmix` first",
+        bin.display()
+    );
     bin
 }
 
@@ -54,7 +64,9 @@ impl Default for Sandbox {
 impl Sandbox {
     /// A new, empty one.
     pub fn new() -> Self {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// The wasmix home.
@@ -111,7 +123,12 @@ impl Run {
     }
     /// Both, for assertion messages.
     pub fn all(&self) -> String {
-        format!("exit {}\n--- stdout\n{}--- stderr\n{}", self.code(), self.stdout(), self.stderr())
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        )
     }
     /// Assert the exit code.
     #[track_caller]

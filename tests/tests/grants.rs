@@ -5,7 +5,12 @@ use serde_json::Value;
 use wasmix_e2e::Sandbox;
 
 /// Run install with JSON output; returns the run and the parsed outcome.
-fn install(sb: &Sandbox, bundle: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (wasmix_e2e::Run, Value) {
+fn install(
+    sb: &Sandbox,
+    bundle: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (wasmix_e2e::Run, Value) {
     let mut all = vec!["install", bundle.to_str().unwrap(), "--output", "json"];
     all.extend_from_slice(args);
     let run = sb.wasmix_env(&all, env);
@@ -15,20 +20,37 @@ fn install(sb: &Sandbox, bundle: &std::path::Path, args: &[&str], env: &[(&str, 
 
 /// The probe's results, read back from the state store (sensitive revealed).
 fn results(sb: &Sandbox) -> std::collections::BTreeMap<String, String> {
-    let run = sb.wasmix(&["installation", "outputs", "probe-bundle", "--show-sensitive", "--output", "json"]);
+    let run = sb.wasmix(&[
+        "installation",
+        "outputs",
+        "probe-bundle",
+        "--show-sensitive",
+        "--output",
+        "json",
+    ]);
     let doc: Value = serde_json::from_str(&run.stdout()).expect("outputs json");
     doc.as_array()
         .unwrap()
         .iter()
-        .map(|o| (o["name"].as_str().unwrap().to_string(), o["value"].as_str().unwrap().to_string()))
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["value"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 /// A bundle whose install is one probe step with these grants and attempts;
 /// attempt `i` becomes bundle output `a{i}`.
 fn single_step(extra: &str, grants: &str, attempts: &[&str]) -> String {
-    let outputs: String = (0..attempts.len()).map(|i| format!("  - name: a{i}\n")).collect();
-    let list: String = attempts.iter().map(|a| format!("        - {a}\n")).collect();
+    let outputs: String = (0..attempts.len())
+        .map(|i| format!("  - name: a{i}\n"))
+        .collect();
+    let list: String = attempts
+        .iter()
+        .map(|a| format!("        - {a}\n"))
+        .collect();
     format!(
         "schemaVersion: 1.0.0\nname: probe-bundle\nversion: 0.1.0\nmixins:\n  - probe\n{extra}\noutputs:\n{outputs}\ninstall:\n  - probe:\n      description: probe\n      grants: {grants}\n      attempts:\n{list}uninstall:\n  - probe:\n      attempts: []\n"
     )
@@ -44,39 +66,87 @@ fn credentials_need_a_grant_and_reading_needs_read() {
     let creds = "credentials:\n  - name: token\n  - name: other\n    required: false\n";
     let sb = Sandbox::new();
     // Not granted: no handle at all.
-    let b = sb.bundle("none", &single_step(creds, "{}", &["{kind: credential, name: token}", "{kind: reveal, name: token}"]), &[]);
-    let (run, _) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    let b = sb.bundle(
+        "none",
+        &single_step(
+            creds,
+            "{}",
+            &[
+                "{kind: credential, name: token}",
+                "{kind: reveal, name: token}",
+            ],
+        ),
+        &[],
+    );
+    let (run, _) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
     run.expect_code(0);
     let r = results(&sb);
-    assert!(starts(&r["a0"], "denied:") && r["a0"].contains("not granted"), "{r:?}");
+    assert!(
+        starts(&r["a0"], "denied:") && r["a0"].contains("not granted"),
+        "{r:?}"
+    );
     assert!(starts(&r["a1"], "denied:"), "{r:?}");
 
     // Granted for use: a handle, no bytes; and it can be passed to a command.
     let sb = Sandbox::new();
     let b = sb.bundle(
         "use",
-        &single_step(creds, "{credentials: [token], commands: [printenv]}", &[
-            "{kind: credential, name: token}",
-            "{kind: reveal, name: token}",
-            "{kind: credential, name: other}",
-            "{kind: run-with-secret, program: printenv, name: token}",
-        ]),
+        &single_step(
+            creds,
+            "{credentials: [token], commands: [printenv]}",
+            &[
+                "{kind: credential, name: token}",
+                "{kind: reveal, name: token}",
+                "{kind: credential, name: other}",
+                "{kind: run-with-secret, program: printenv, name: token}",
+            ],
+        ),
         &[],
     );
-    let (run, _) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    let (run, _) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
     run.expect_code(0);
-    assert!(!run.stdout().contains(secret) && !run.stderr().contains(secret), "{}", run.all());
+    assert!(
+        !run.stdout().contains(secret) && !run.stderr().contains(secret),
+        "{}",
+        run.all()
+    );
     let r = results(&sb);
     assert_eq!(r["a0"], "ok:token");
-    assert!(starts(&r["a1"], "denied:") && r["a1"].contains("read: true"), "{r:?}");
+    assert!(
+        starts(&r["a1"], "denied:") && r["a1"].contains("read: true"),
+        "{r:?}"
+    );
     assert!(starts(&r["a2"], "denied:"), "{r:?}");
     // printenv with no argument prints the whole (cleared) environment.
     assert!(r["a3"].contains(&format!("SECRET={secret}")), "{r:?}");
 
     // Granted for reading.
     let sb = Sandbox::new();
-    let b = sb.bundle("read", &single_step(creds, "{credentials: [{name: token, read: true}]}", &["{kind: reveal, name: token}"]), &[]);
-    let (run, doc) = install(&sb, &b, &["--cred", "token=env:TOKEN"], &[("TOKEN", secret)]);
+    let b = sb.bundle(
+        "read",
+        &single_step(
+            creds,
+            "{credentials: [{name: token, read: true}]}",
+            &["{kind: reveal, name: token}"],
+        ),
+        &[],
+    );
+    let (run, doc) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
     run.expect_code(0);
     assert!(!run.stdout().contains(secret), "{}", run.all());
     // The output holds the secret, so it is treated as sensitive: masked here…
@@ -85,9 +155,18 @@ fn credentials_need_a_grant_and_reading_needs_read() {
     assert_eq!(results(&sb)["a0"], format!("ok:{secret}"));
     let db = std::fs::read(sb.home().join("state.db")).unwrap();
     let wal = std::fs::read(sb.home().join("state.db-wal")).unwrap_or_default();
-    let plain_hits = [db, wal].iter().filter(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes())).count();
+    let plain_hits = [db, wal]
+        .iter()
+        .filter(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
+        .count();
     // Exactly the sensitive_values row may hold it; logs and plain output columns do not.
-    let plain = sb.wasmix(&["installation", "outputs", "probe-bundle", "--output", "json"]);
+    let plain = sb.wasmix(&[
+        "installation",
+        "outputs",
+        "probe-bundle",
+        "--output",
+        "json",
+    ]);
     assert!(!plain.stdout().contains(secret), "{}", plain.all());
     assert!(plain_hits <= 1, "secret found in {plain_hits} store files");
 }
@@ -123,7 +202,14 @@ fn template_references_grant_only_their_own_step() {
     run.expect_code(0);
     // The first step's log was redacted; the second step was denied.
     assert!(!run.stdout().contains("abcdef123456"), "{}", run.all());
-    let text = sb.wasmix(&["install", b.to_str().unwrap(), "--cred", "token=value:abcdef123456"]).stdout();
+    let text = sb
+        .wasmix(&[
+            "install",
+            b.to_str().unwrap(),
+            "--cred",
+            "token=value:abcdef123456",
+        ])
+        .stdout();
     assert!(text.contains("token is *******"), "{text}");
     let shown = sb.wasmix(&["installation", "show", "probe-bundle"]);
     shown.expect_code(0);
@@ -131,14 +217,18 @@ fn template_references_grant_only_their_own_step() {
     assert!(starts(&r["a0"], "denied:"), "{r:?}");
     let explain = sb.wasmix(&["explain", b.to_str().unwrap(), "--action", "install"]);
     let text = explain.stdout();
-    assert!(text.contains("token (read)") && text.contains("template ${ bundle.credentials.token }"), "{text}");
+    assert!(
+        text.contains("token (read)") && text.contains("template ${ bundle.credentials.token }"),
+        "{text}"
+    );
     assert!(text.contains("grants: nothing"), "{text}");
 }
 
 #[test]
 fn files_are_visible_only_as_granted() {
     let sb = Sandbox::new();
-    let grants = "{files: [{path: ./data}, {path: ./out, write: true}, {path: ./sub, to: /elsewhere}]}";
+    let grants =
+        "{files: [{path: ./data}, {path: ./out, write: true}, {path: ./sub, to: /elsewhere}]}";
     let attempts = [
         "{kind: read-file, path: /cnab/app/data/in.txt}",
         "{kind: write-file, path: /cnab/app/data/in.txt}",
@@ -149,16 +239,29 @@ fn files_are_visible_only_as_granted() {
         "{kind: read-file, path: /cnab/app/data/link/passwd}",
         "{kind: list-dir, path: /elsewhere}",
     ];
-    let b = sb.bundle("files", &single_step("", grants, &attempts), &[("data/in.txt", "input"), ("out/.keep", ""), ("sub/x", "")]);
+    let b = sb.bundle(
+        "files",
+        &single_step("", grants, &attempts),
+        &[("data/in.txt", "input"), ("out/.keep", ""), ("sub/x", "")],
+    );
     std::os::unix::fs::symlink("/etc", b.join("data/link")).unwrap();
     let (run, _) = install(&sb, &b, &[], &[]);
     run.expect_code(0);
     let r = results(&sb);
     assert_eq!(r["a0"], "ok:input");
-    assert!(starts(&r["a1"], "denied:"), "read-only grant was written: {r:?}");
-    assert_eq!(std::fs::read_to_string(b.join("data/in.txt")).unwrap(), "input");
+    assert!(
+        starts(&r["a1"], "denied:"),
+        "read-only grant was written: {r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("data/in.txt")).unwrap(),
+        "input"
+    );
     assert_eq!(r["a2"], "ok:");
-    assert_eq!(std::fs::read_to_string(b.join("out/result.txt")).unwrap(), "written by probe");
+    assert_eq!(
+        std::fs::read_to_string(b.join("out/result.txt")).unwrap(),
+        "written by probe"
+    );
     for k in ["a3", "a4", "a5", "a6"] {
         assert!(starts(&r[k], "denied:"), "{k}: {r:?}");
     }
@@ -170,10 +273,23 @@ fn env_vars_are_visible_only_as_granted() {
     let sb = Sandbox::new();
     let b = sb.bundle(
         "env",
-        &single_step("", "{env: [WASMIX_T_VISIBLE]}", &["{kind: env, name: WASMIX_T_VISIBLE}", "{kind: env, name: WASMIX_T_HIDDEN}", "{kind: env, name: HOME}"]),
+        &single_step(
+            "",
+            "{env: [WASMIX_T_VISIBLE]}",
+            &[
+                "{kind: env, name: WASMIX_T_VISIBLE}",
+                "{kind: env, name: WASMIX_T_HIDDEN}",
+                "{kind: env, name: HOME}",
+            ],
+        ),
         &[],
     );
-    let (run, _) = install(&sb, &b, &[], &[("WASMIX_T_VISIBLE", "seen"), ("WASMIX_T_HIDDEN", "unseen")]);
+    let (run, _) = install(
+        &sb,
+        &b,
+        &[],
+        &[("WASMIX_T_VISIBLE", "seen"), ("WASMIX_T_HIDDEN", "unseen")],
+    );
     run.expect_code(0);
     let r = results(&sb);
     assert_eq!(r["a0"], "ok:seen");
@@ -195,17 +311,33 @@ fn commands_images_and_sockets_need_grants() {
         "{kind: run, program: env}".to_string(),
     ];
     let refs: Vec<&str> = attempts.iter().map(String::as_str).collect();
-    let b = sb.bundle("cmds", &single_step("", "{commands: [echo, env]}", &refs), &[]);
+    let b = sb.bundle(
+        "cmds",
+        &single_step("", "{commands: [echo, env]}", &refs),
+        &[],
+    );
     let (run, _) = install(&sb, &b, &[], &[("WASMIX_T_LEAK", "should-not-pass")]);
     run.expect_code(0);
     let r = results(&sb);
     assert_eq!(r["a0"], "ok:exit=0 hi");
-    assert!(starts(&r["a1"], "denied:") && r["a1"].contains("\"sh\" is not granted"), "{r:?}");
-    assert!(starts(&r["a2"], "denied:") && r["a2"].contains("busybox"), "{r:?}");
+    assert!(
+        starts(&r["a1"], "denied:") && r["a1"].contains("\"sh\" is not granted"),
+        "{r:?}"
+    );
+    assert!(
+        starts(&r["a2"], "denied:") && r["a2"].contains("busybox"),
+        "{r:?}"
+    );
     assert!(starts(&r["a3"], "denied:"), "{r:?}");
-    assert!(starts(&r["a4"], "denied:") && r["a4"].contains("outside the bundle"), "{r:?}");
+    assert!(
+        starts(&r["a4"], "denied:") && r["a4"].contains("outside the bundle"),
+        "{r:?}"
+    );
     // The host driver clears the environment: only the fixed PATH remains.
-    assert!(r["a5"].contains("PATH=") && !r["a5"].contains("WASMIX_T_LEAK"), "{r:?}");
+    assert!(
+        r["a5"].contains("PATH=") && !r["a5"].contains("WASMIX_T_LEAK"),
+        "{r:?}"
+    );
     // Denials are reported to the operator too.
     let show = sb.wasmix(&["installation", "show", "probe-bundle", "--output", "json"]);
     show.expect_code(0);
@@ -214,9 +346,21 @@ fn commands_images_and_sockets_need_grants() {
 #[test]
 fn terminal_escapes_in_logs_are_neutralised() {
     let sb = Sandbox::new();
-    let b = sb.bundle("esc", &single_step("", "{}", &["{kind: log, text: \"\\e[2J\\e]0;pwned\\a hello\"}"]), &[]);
+    let b = sb.bundle(
+        "esc",
+        &single_step(
+            "",
+            "{}",
+            &["{kind: log, text: \"\\e[2J\\e]0;pwned\\a hello\"}"],
+        ),
+        &[],
+    );
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(0);
-    assert!(!run.stdout().contains('\u{1b}') && !run.stdout().contains('\u{7}'), "{:?}", run.stdout());
+    assert!(
+        !run.stdout().contains('\u{1b}') && !run.stdout().contains('\u{7}'),
+        "{:?}",
+        run.stdout()
+    );
     assert!(run.stdout().contains("\\u{1b}[2J"), "{}", run.stdout());
 }

@@ -12,7 +12,10 @@ fn example() -> String {
 fn example_installs_upgrades_and_uninstalls_with_outputs() {
     let sb = Sandbox::new();
     let secret = "tok-1234567890";
-    let run = sb.wasmix_env(&["install", &example(), "--cred", "api-token=env:HELLO_TOKEN"], &[("HELLO_TOKEN", secret)]);
+    let run = sb.wasmix_env(
+        &["install", &example(), "--cred", "api-token=env:HELLO_TOKEN"],
+        &[("HELLO_TOKEN", secret)],
+    );
     run.expect_code(0);
     let out = run.stdout();
     for want in [
@@ -29,22 +32,67 @@ fn example_installs_upgrades_and_uninstalls_with_outputs() {
     }
     assert!(!out.contains(secret) && !run.stderr().contains(secret));
 
-    let outputs = sb.wasmix(&["installation", "outputs", "hello-wasmix", "--output", "json"]);
+    let outputs = sb.wasmix(&[
+        "installation",
+        "outputs",
+        "hello-wasmix",
+        "--output",
+        "json",
+    ]);
     outputs.expect_code(0);
     let doc: Value = serde_json::from_str(&outputs.stdout()).unwrap();
-    let names: Vec<&str> = doc.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["config", "greetings", "message", "token-length"]);
 
     // Upgrade reads the stored output through a template.
-    let up = sb.wasmix_env(&["upgrade", &example(), "--cred", "api-token=env:HELLO_TOKEN"], &[("HELLO_TOKEN", secret)]);
+    let up = sb.wasmix_env(
+        &["upgrade", &example(), "--cred", "api-token=env:HELLO_TOKEN"],
+        &[("HELLO_TOKEN", secret)],
+    );
     up.expect_code(0);
-    assert!(up.stdout().contains("upgrading: Hello, world: the # one \"and only\"!"), "{}", up.all());
+    assert!(
+        up.stdout()
+            .contains("upgrading: Hello, world: the # one \"and only\"!"),
+        "{}",
+        up.all()
+    );
 
-    let custom = sb.wasmix_env(&["invoke", "--action", "status", &example(), "--param", "who=you", "--cred", "api-token=value:abcd"], &[]);
+    let custom = sb.wasmix_env(
+        &[
+            "invoke",
+            "--action",
+            "status",
+            &example(),
+            "--param",
+            "who=you",
+            "--cred",
+            "api-token=value:abcd",
+        ],
+        &[],
+    );
     custom.expect_code(0);
-    assert!(custom.stdout().contains("hello-wasmix is fine"), "{}", custom.all());
+    assert!(
+        custom.stdout().contains("hello-wasmix is fine"),
+        "{}",
+        custom.all()
+    );
 
-    let down = sb.wasmix_env(&["uninstall", &example(), "--param", "who=moon", "--cred", "api-token=value:abcd"], &[]);
+    let down = sb.wasmix_env(
+        &[
+            "uninstall",
+            &example(),
+            "--param",
+            "who=moon",
+            "--cred",
+            "api-token=value:abcd",
+        ],
+        &[],
+    );
     down.expect_code(0);
     assert!(down.stdout().contains("Goodbye, moon"), "{}", down.all());
 
@@ -53,18 +101,39 @@ fn example_installs_upgrades_and_uninstalls_with_outputs() {
     assert_eq!(doc[0]["status"], "uninstalled");
     let show = sb.wasmix(&["installation", "show", "hello-wasmix", "--output", "json"]);
     let doc: Value = serde_json::from_str(&show.stdout()).unwrap();
-    let actions: Vec<&str> = doc["runs"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["uninstall", "status", "upgrade", "install"]);
     // After uninstall, upgrade is refused.
-    let again = sb.wasmix_env(&["upgrade", &example(), "--cred", "api-token=value:abcd"], &[]);
+    let again = sb.wasmix_env(
+        &["upgrade", &example(), "--cred", "api-token=value:abcd"],
+        &[],
+    );
     again.expect_code(2);
-    assert!(again.stderr().contains("was uninstalled"), "{}", again.all());
+    assert!(
+        again.stderr().contains("was uninstalled"),
+        "{}",
+        again.all()
+    );
 }
 
 #[test]
 fn json_output_is_machine_readable() {
     let sb = Sandbox::new();
-    let run = sb.wasmix(&["install", &example(), "--cred", "api-token=value:abcdefgh", "--output", "json", "-i", "mine"]);
+    let run = sb.wasmix(&[
+        "install",
+        &example(),
+        "--cred",
+        "api-token=value:abcdefgh",
+        "--output",
+        "json",
+        "-i",
+        "mine",
+    ]);
     run.expect_code(0);
     let doc: Value = serde_json::from_str(&run.stdout()).expect("only JSON on stdout");
     assert_eq!(doc["installation"], "mine");
@@ -77,19 +146,75 @@ fn bad_input_fails_clearly_before_anything_runs() {
     let sb = Sandbox::new();
     let ex = example();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["install", &ex], "credential \"api-token\" is required for install"),
-        (vec!["install", &ex, "--cred", "api-token=abcd"], "api-token=env:VAR"),
-        (vec!["install", &ex, "--cred", "api-token=value:abcd", "--param", "nope=1"], "unknown parameter \"nope\""),
-        (vec!["install", &ex, "--cred", "api-token=value:abcd", "--param", "repeat=two"], "parameter \"repeat\" must be an integer"),
-        (vec!["install", &ex, "--cred", "api-token=value:abcd", "--param", "oops"], "must look like NAME=VALUE"),
-        (vec!["invoke", "--action", "nosuch", &ex, "--cred", "api-token=value:abcd"], "has no action \"nosuch\"; it defines: install, status, uninstall, upgrade"),
-        (vec!["upgrade", &ex, "--cred", "api-token=value:abcd"], "does not exist; run `wasmix install` first"),
-        (vec!["install", "/nonexistent/bundle"], "could not read /nonexistent/bundle"),
+        (
+            vec!["install", &ex],
+            "credential \"api-token\" is required for install",
+        ),
+        (
+            vec!["install", &ex, "--cred", "api-token=abcd"],
+            "api-token=env:VAR",
+        ),
+        (
+            vec![
+                "install",
+                &ex,
+                "--cred",
+                "api-token=value:abcd",
+                "--param",
+                "nope=1",
+            ],
+            "unknown parameter \"nope\"",
+        ),
+        (
+            vec![
+                "install",
+                &ex,
+                "--cred",
+                "api-token=value:abcd",
+                "--param",
+                "repeat=two",
+            ],
+            "parameter \"repeat\" must be an integer",
+        ),
+        (
+            vec![
+                "install",
+                &ex,
+                "--cred",
+                "api-token=value:abcd",
+                "--param",
+                "oops",
+            ],
+            "must look like NAME=VALUE",
+        ),
+        (
+            vec![
+                "invoke",
+                "--action",
+                "nosuch",
+                &ex,
+                "--cred",
+                "api-token=value:abcd",
+            ],
+            "has no action \"nosuch\"; it defines: install, status, uninstall, upgrade",
+        ),
+        (
+            vec!["upgrade", &ex, "--cred", "api-token=value:abcd"],
+            "does not exist; run `wasmix install` first",
+        ),
+        (
+            vec!["install", "/nonexistent/bundle"],
+            "could not read /nonexistent/bundle",
+        ),
     ];
     for (args, want) in cases {
         let run = sb.wasmix(&args);
         assert_ne!(run.code(), 0, "{args:?}");
-        assert!(run.stderr().contains(want), "{args:?}: want {want:?}\n{}", run.all());
+        assert!(
+            run.stderr().contains(want),
+            "{args:?}: want {want:?}\n{}",
+            run.all()
+        );
     }
     // Nothing was recorded by any of them.
     let list = sb.wasmix(&["installation", "list"]);
@@ -106,18 +231,38 @@ fn manifest_and_step_errors_point_at_file_and_line() {
     assert!(run.stderr().contains("porter.yaml:9:7: install[0].exec.argumnets: unknown field `argumnets`; did you mean `arguments`?"), "{}", run.all());
 
     let compat = repo_root().join("../shared/porter-compat/pkg/manifest/testdata");
-    let bad_desc = sb.wasmix(&["lint", compat.join("porter-with-bad-description.yaml").to_str().unwrap()]);
+    let bad_desc = sb.wasmix(&[
+        "lint",
+        compat
+            .join("porter-with-bad-description.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
     bad_desc.expect_code(2);
     assert!(bad_desc.stderr().contains("porter-with-bad-description.yaml:11:7: install[0].exec.description: expected string, found array"), "{}", bad_desc.all());
-    let bad_type = sb.wasmix(&["lint", compat.join("porter-with-bad-type.yaml").to_str().unwrap()]);
+    let bad_type = sb.wasmix(&[
+        "lint",
+        compat.join("porter-with-bad-type.yaml").to_str().unwrap(),
+    ]);
     bad_type.expect_code(2);
-    assert!(bad_type.stderr().contains("porter-with-bad-type.yaml:10:5: install[0].exec: expected object, found string"), "{}", bad_type.all());
+    assert!(
+        bad_type.stderr().contains(
+            "porter-with-bad-type.yaml:10:5: install[0].exec: expected object, found string"
+        ),
+        "{}",
+        bad_type.all()
+    );
 
     let undeclared = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - helm3:\n      chart: x\nuninstall:\n  - exec:\n      command: echo\n";
     let b = sb.bundle("undeclared", undeclared, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(2);
-    assert!(run.stderr().contains("porter.yaml:6:5: install[0].helm3: mixin (helm3) was not declared"), "{}", run.all());
+    assert!(
+        run.stderr()
+            .contains("porter.yaml:6:5: install[0].helm3: mixin (helm3) was not declared"),
+        "{}",
+        run.all()
+    );
 
     let missing_var = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\n      arguments: [\"${ bundle.parameters.nope }\"]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n";
     let b = sb.bundle("missingvar", missing_var, &[]);
@@ -136,7 +281,11 @@ fn lint_errors_from_the_mixin_block_the_install() {
     let b = sb.bundle("lint", m, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(2);
-    assert!(run.stderr().contains("install[0].exec.flags.c: exec-101"), "{}", run.all());
+    assert!(
+        run.stderr().contains("install[0].exec.flags.c: exec-101"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -146,14 +295,22 @@ fn a_failing_step_stops_the_action_and_is_recorded() {
     let b = sb.bundle("failing", m, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(1);
-    assert!(run.stdout().contains("exit code 7") && run.stdout().contains("nope"), "{}", run.all());
+    assert!(
+        run.stdout().contains("exit code 7") && run.stdout().contains("nope"),
+        "{}",
+        run.all()
+    );
     assert!(!b.join("ran").exists(), "the second step must not run");
     let show = sb.wasmix(&["installation", "show", "failing", "--output", "json"]);
     let doc: Value = serde_json::from_str(&show.stdout()).unwrap();
     assert_eq!(doc["installation"]["status"], "failed");
-    assert!(doc["runs"][0]["error"].as_str().unwrap().contains("step 1 of install"));
+    assert!(doc["runs"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("step 1 of install"));
     // The store still works: a good bundle installs next.
-    sb.wasmix(&["install", &example(), "--cred", "api-token=value:abcd"]).expect_code(0);
+    sb.wasmix(&["install", &example(), "--cred", "api-token=value:abcd"])
+        .expect_code(0);
 }
 
 #[test]
@@ -163,14 +320,24 @@ fn debug_driver_runs_nothing() {
     let b = sb.bundle("dbg", m, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap(), "--driver", "debug"]);
     run.expect_code(0);
-    assert!(run.stderr().contains("would run") && run.stderr().contains("\"touch\"") && run.stderr().contains("\"created\""), "{}", run.all());
+    assert!(
+        run.stderr().contains("would run")
+            && run.stderr().contains("\"touch\"")
+            && run.stderr().contains("\"created\""),
+        "{}",
+        run.all()
+    );
     assert!(!b.join("created").exists());
     // A command that is not granted is denied even under the debug driver.
     let denied = m.replace("grants: {commands: [touch]}", "grants: {}");
     let b = sb.bundle("dbg2", &denied, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap(), "--driver", "debug"]);
     run.expect_code(1);
-    assert!(run.stdout().contains("command \"touch\" is not granted"), "{}", run.all());
+    assert!(
+        run.stdout().contains("command \"touch\" is not granted"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -183,7 +350,12 @@ fn schema_and_explain_describe_the_bundle() {
     let run = sb.wasmix(&["explain", &example(), "--output", "json"]);
     run.expect_code(0);
     let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
-    let install = doc["actions"].as_array().unwrap().iter().find(|a| a["name"] == "install").unwrap();
+    let install = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "install")
+        .unwrap();
     let grants = &install["steps"][2]["grants"];
     assert_eq!(grants[0]["kind"], "file");
     assert_eq!(grants[0]["what"], "./config -> /cnab/app/config (ro)");

@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 /// ordered), a one-letter name as `-x`, longer as `--xx`; a null value is a
 /// bare flag and a list repeats the flag. Each flag value is then split on
 /// whitespace outside quotes, as Porter does. Suffix arguments come last.
-pub fn build(arguments: &[String], flags: &BTreeMap<String, Value>, suffix: &[String]) -> Vec<String> {
+pub fn build(
+    arguments: &[String],
+    flags: &BTreeMap<String, Value>,
+    suffix: &[String],
+) -> Vec<String> {
     let mut argv: Vec<String> = arguments.to_vec();
     for (name, value) in flags {
         let dash = if name.chars().count() == 1 { "-" } else { "--" };
@@ -106,7 +110,10 @@ mod tests {
     fn split_follows_porter_quoting() {
         assert_eq!(split_words("val1 val2"), ["val1", "val2"]);
         assert_eq!(split_words("\"val1 val2\" val3"), ["val1 val2", "val3"]);
-        assert_eq!(split_words("\"Patty O'Brien\" true"), ["Patty O'Brien", "true"]);
+        assert_eq!(
+            split_words("\"Patty O'Brien\" true"),
+            ["Patty O'Brien", "true"]
+        );
         assert_eq!(split_words("\"unmatched quote"), ["\"unmatched quote"]);
         assert_eq!(split_words("  spaced\tout\n"), ["spaced", "out"]);
     }

@@ -29,7 +29,9 @@ enum Segment {
 fn parse(path: &str) -> Result<Vec<Segment>, PathError> {
     let err = |m: &str| PathError(format!("invalid JSONPath {path:?}: {m}"));
     let rest = path.trim();
-    let mut rest = rest.strip_prefix('$').ok_or_else(|| err("must start with $"))?;
+    let mut rest = rest
+        .strip_prefix('$')
+        .ok_or_else(|| err("must start with $"))?;
     let mut segments = Vec::new();
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix("..") {
@@ -226,7 +228,10 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let doc = serde_json::json!({"a": 1});
-        assert!(evaluate("$.missing", &doc).unwrap_err().0.contains("$.missing"));
+        assert!(evaluate("$.missing", &doc)
+            .unwrap_err()
+            .0
+            .contains("$.missing"));
         assert!(evaluate("a.b", &doc).is_err());
         assert!(evaluate("$[", &doc).is_err());
         assert_eq!(render(&evaluate("$.x[*]", &doc).unwrap()), "[]");

@@ -42,7 +42,11 @@ impl Mixin for Exec {
             .into_iter()
             .map(|f| Diagnostic {
                 code: f.code.into(),
-                severity: if f.error { Severity::Error } else { Severity::Warning },
+                severity: if f.error {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
                 message: f.message,
                 path: f.path,
             })
@@ -98,7 +102,11 @@ impl Mixin for Exec {
         let outputs = outcome::collect(&step.outputs, &stdout, |path| {
             // Porter's paths are relative to the bundle directory, which the
             // sandbox shows at /cnab/app (when granted).
-            let full = if path.starts_with('/') { path.to_string() } else { format!("/cnab/app/{path}") };
+            let full = if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/cnab/app/{path}")
+            };
             std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
         })
         .map_err(Failure::msg)?;

@@ -35,7 +35,8 @@ pub fn lint(step: &ExecStep) -> Vec<Finding> {
     };
     let wrapped = |s: &str| {
         s.len() >= 2
-            && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
+            && ((s.starts_with('"') && s.ends_with('"'))
+                || (s.starts_with('\'') && s.ends_with('\'')))
     };
     if values.iter().any(|v| !wrapped(v)) {
         found.push(Finding {

@@ -13,7 +13,12 @@ pub fn ignored_because(rule: &IgnoreError, exit_code: i32, stderr: &str) -> Opti
     if rule.exit_codes.contains(&exit_code) {
         return Some(format!("exit code {exit_code} is in ignoreError.exitCodes"));
     }
-    if let Some(s) = rule.output.contains.iter().find(|s| stderr.contains(s.as_str())) {
+    if let Some(s) = rule
+        .output
+        .contains
+        .iter()
+        .find(|s| stderr.contains(s.as_str()))
+    {
         return Some(format!("stderr contains {s:?}"));
     }
     rule.output

@@ -5,7 +5,9 @@
 //! host must stop them.
 
 use serde::Deserialize;
-use wasmix_mixin_sdk::{credential, log, parse_step, reveal, Command, Failure, Info, Invocation, Mixin, Output};
+use wasmix_mixin_sdk::{
+    credential, log, parse_step, reveal, Command, Failure, Info, Invocation, Mixin, Output,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,23 +20,57 @@ struct Step {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "kind")]
 enum Attempt {
-    ReadFile { path: String },
-    WriteFile { path: String },
-    ListDir { path: String },
-    Env { name: String },
-    Credential { name: String },
-    Reveal { name: String },
-    Run { program: String, #[serde(default)] args: Vec<String>, #[serde(default)] workdir: Option<String> },
-    RunWithSecret { program: String, name: String },
-    Image { image: String },
-    Connect { address: String },
+    ReadFile {
+        path: String,
+    },
+    WriteFile {
+        path: String,
+    },
+    ListDir {
+        path: String,
+    },
+    Env {
+        name: String,
+    },
+    Credential {
+        name: String,
+    },
+    Reveal {
+        name: String,
+    },
+    Run {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+        #[serde(default)]
+        workdir: Option<String>,
+    },
+    RunWithSecret {
+        program: String,
+        name: String,
+    },
+    Image {
+        image: String,
+    },
+    Connect {
+        address: String,
+    },
     Loop,
     Alloc,
     Recurse,
-    Print { bytes: usize },
-    HugeOutput { bytes: usize },
-    Log { text: String },
-    Output { name: String, value: String },
+    Print {
+        bytes: usize,
+    },
+    HugeOutput {
+        bytes: usize,
+    },
+    Log {
+        text: String,
+    },
+    Output {
+        name: String,
+        value: String,
+    },
 }
 
 struct Probe;
@@ -72,9 +108,14 @@ impl Mixin for Probe {
         for (i, attempt) in step.attempts.into_iter().enumerate() {
             let result = match attempt {
                 Attempt::ReadFile { path } => verdict(std::fs::read_to_string(&path), |s| s),
-                Attempt::WriteFile { path } => verdict(std::fs::write(&path, "written by probe"), |_| String::new()),
+                Attempt::WriteFile { path } => {
+                    verdict(std::fs::write(&path, "written by probe"), |_| String::new())
+                }
                 Attempt::ListDir { path } => verdict(std::fs::read_dir(&path), |d| {
-                    let mut names: Vec<String> = d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                    let mut names: Vec<String> = d
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
                     names.sort();
                     names.join(",")
                 }),
@@ -84,23 +125,43 @@ impl Mixin for Probe {
                     Ok(s) => verdict(reveal(&s), |v| v),
                     Err(e) => format!("denied:{e}"),
                 },
-                Attempt::Run { program, args, workdir } => {
+                Attempt::Run {
+                    program,
+                    args,
+                    workdir,
+                } => {
                     let mut c = Command::new(program).args(args);
                     if let Some(w) = workdir {
                         c = c.workdir(w);
                     }
-                    verdict(c.run().map_err(|f| f.message), |d| format!("exit={} {}", d.exit_code, d.stdout_text().trim_end()))
+                    verdict(c.run().map_err(|f| f.message), |d| {
+                        format!("exit={} {}", d.exit_code, d.stdout_text().trim_end())
+                    })
                 }
                 Attempt::RunWithSecret { program, name } => match credential(&name) {
                     Ok(s) => verdict(
-                        Command::new(program).env_secret("SECRET", &s).run().map_err(|f| f.message),
+                        Command::new(program)
+                            .env_secret("SECRET", &s)
+                            .run()
+                            .map_err(|f| f.message),
                         |d| format!("exit={} {}", d.exit_code, d.stdout_text().trim_end()),
                     ),
                     Err(e) => format!("denied:{e}"),
                 },
-                Attempt::Image { image } => verdict(Command::new("true").image(image).run().map_err(|f| f.message), |d| format!("exit={}", d.exit_code)),
-                Attempt::Connect { address } => verdict(std::net::TcpStream::connect(address.as_str()), |_| "connected".into()),
-                Attempt::Loop => {
+                Attempt::Image { image } => verdict(
+                    Command::new("true")
+                        .image(image)
+                        .run()
+                        .map_err(|f| f.message),
+                    |d| format!("exit={}", d.exit_code),
+                ),
+                Attempt::Connect { address } => {
+                    verdict(std::net::TcpStream::connect(address.as_str()), |_| {
+                        "connected".into()
+                    })
+                }
+                Attempt::Loop =>
+                {
                     #[allow(clippy::empty_loop)]
                     loop {}
                 }

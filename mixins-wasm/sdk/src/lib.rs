@@ -41,9 +41,7 @@ mod command;
 pub mod log;
 
 pub use bindings::wasmix::mixin::credentials::{get as credential, reveal, Secret};
-pub use bindings::wasmix::mixin::types::{
-    Diagnostic, Failure, Info, Invocation, Output, Severity,
-};
+pub use bindings::wasmix::mixin::types::{Diagnostic, Failure, Info, Invocation, Output, Severity};
 pub use command::{Command, Completed};
 
 /// What a mixin implements. [`export_mixin!`] turns it into the component's

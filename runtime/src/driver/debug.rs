@@ -30,7 +30,10 @@ pub struct DebugDriver {
 impl DebugDriver {
     /// A debug driver that prints each request to stderr.
     pub fn printing() -> Self {
-        DebugDriver { print: true, ..Default::default() }
+        DebugDriver {
+            print: true,
+            ..Default::default()
+        }
     }
 
     /// Answer every request with `reply` from now on.
@@ -40,7 +43,10 @@ impl DebugDriver {
 
     /// The requests recorded so far.
     pub fn recorded(&self) -> Vec<Recorded> {
-        self.recorded.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -70,7 +76,10 @@ impl Driver for DebugDriver {
         if self.print {
             eprintln!("debug driver: would run {rec:?}");
         }
-        self.recorded.lock().unwrap_or_else(|e| e.into_inner()).push(rec);
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(rec);
         Ok(self.reply.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }

@@ -34,7 +34,11 @@ impl Driver for HostDriver {
             .env_clear()
             .env("PATH", FIXED_PATH)
             .current_dir(&request.workdir)
-            .stdin(if request.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if request.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &request.env {
@@ -54,8 +58,14 @@ impl Driver for HostDriver {
             });
         }
         let cap = limits.output_cap;
-        let out = child.stdout.take().map(|s| std::thread::spawn(move || read_capped(s, cap)));
-        let err = child.stderr.take().map(|s| std::thread::spawn(move || read_capped(s, cap)));
+        let out = child
+            .stdout
+            .take()
+            .map(|s| std::thread::spawn(move || read_capped(s, cap)));
+        let err = child
+            .stderr
+            .take()
+            .map(|s| std::thread::spawn(move || read_capped(s, cap)));
         let started = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -70,7 +80,10 @@ impl Driver for HostDriver {
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
                 Err(source) => {
-                    return Err(DriverError::Spawn { program: request.program.clone(), source })
+                    return Err(DriverError::Spawn {
+                        program: request.program.clone(),
+                        source,
+                    })
                 }
             }
         };

@@ -179,7 +179,10 @@ impl Loader<'_> {
             }
         };
         let Value::Mapping(root) = root else {
-            self.problem("", "a manifest must be a mapping of keys such as name, version, install");
+            self.problem(
+                "",
+                "a manifest must be a mapping of keys such as name, version, install",
+            );
             return None;
         };
         let mut fields = Mapping::new();
@@ -241,8 +244,10 @@ impl Loader<'_> {
             take(&mut fields, "customActions"),
         );
         let state = self.typed_or_default::<Vec<StateVar>>("state", take(&mut fields, "state"));
-        let dependencies = self
-            .typed_or_default::<Option<Dependencies>>("dependencies", take(&mut fields, "dependencies"));
+        let dependencies = self.typed_or_default::<Option<Dependencies>>(
+            "dependencies",
+            take(&mut fields, "dependencies"),
+        );
         let images =
             self.typed_or_default::<BTreeMap<String, Image>>("images", take(&mut fields, "images"));
         let required =
@@ -360,7 +365,10 @@ impl Loader<'_> {
             // Porter reads unquoted numbers (version: 1.0) as text too.
             Value::Number(n) if key.ends_with("ersion") => Some(n.to_string()),
             other => {
-                self.problem(key, format!("{key} must be a string, found {}", kind_of(&other)));
+                self.problem(
+                    key,
+                    format!("{key} must be a string, found {}", kind_of(&other)),
+                );
                 None
             }
         }
@@ -388,9 +396,15 @@ impl Loader<'_> {
     fn mixins(&mut self, v: Value) -> Vec<MixinDecl> {
         let Value::Sequence(items) = v else {
             if v.is_null() {
-                self.problem("", "no mixins declared; add a `mixins:` list (for example `- exec`)");
+                self.problem(
+                    "",
+                    "no mixins declared; add a `mixins:` list (for example `- exec`)",
+                );
             } else {
-                self.problem("mixins", format!("mixins must be a list, found {}", kind_of(&v)));
+                self.problem(
+                    "mixins",
+                    format!("mixins must be a list, found {}", kind_of(&v)),
+                );
             }
             return Vec::new();
         };
@@ -422,25 +436,39 @@ impl Loader<'_> {
                     continue;
                 }
                 other => {
-                    self.problem(&path, format!("a mixin must be a name or a mapping, found {}", kind_of(&other)));
+                    self.problem(
+                        &path,
+                        format!(
+                            "a mixin must be a name or a mapping, found {}",
+                            kind_of(&other)
+                        ),
+                    );
                     continue;
                 }
             };
             let (name, version) = match spec.split_once('@') {
                 None => (spec.clone(), None),
-                Some((n, v)) if v.is_empty() => {
+                Some((n, "")) => {
                     self.problem(&path, format!("mixin {n:?} has an empty version after @"));
                     continue;
                 }
                 Some((n, v)) if v.contains('@') => {
-                    self.problem(&path, format!("invalid mixin version constraint {v:?} for {n:?}: more than one @"));
+                    self.problem(
+                        &path,
+                        format!(
+                            "invalid mixin version constraint {v:?} for {n:?}: more than one @"
+                        ),
+                    );
                     continue;
                 }
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
             };
             if let Some(v) = &version {
                 if let Err(e) = VersionReq::parse(v) {
-                    self.problem(&path, format!("invalid mixin version constraint {v:?} for {name:?}: {e}"));
+                    self.problem(
+                        &path,
+                        format!("invalid mixin version constraint {v:?} for {name:?}: {e}"),
+                    );
                     continue;
                 }
             }
@@ -456,7 +484,13 @@ impl Loader<'_> {
                 path,
             });
         }
-        self.check_unique("mixins", out.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().into_iter());
+        self.check_unique(
+            "mixins",
+            out.iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
         out
     }
 
@@ -474,7 +508,13 @@ impl Loader<'_> {
 
     fn steps(&mut self, action: &str, v: Value) -> Option<Vec<Step>> {
         let Value::Sequence(items) = v else {
-            self.problem(action, format!("action {action:?} must be a list of steps, found {}", kind_of(&v)));
+            self.problem(
+                action,
+                format!(
+                    "action {action:?} must be a list of steps, found {}",
+                    kind_of(&v)
+                ),
+            );
             return None;
         };
         let mut steps = Vec::new();
@@ -485,14 +525,24 @@ impl Loader<'_> {
                 if item.is_null() {
                     empty = true;
                 } else {
-                    self.problem(&path, format!("a step must be a mapping `- mixin: {{...}}`, found {}", kind_of(&item)));
+                    self.problem(
+                        &path,
+                        format!(
+                            "a step must be a mapping `- mixin: {{...}}`, found {}",
+                            kind_of(&item)
+                        ),
+                    );
                 }
                 continue;
             };
             if m.len() != 1 {
                 self.problem(
                     &path,
-                    if m.is_empty() { "no mixin specified".to_string() } else { "more than one mixin specified".to_string() },
+                    if m.is_empty() {
+                        "no mixin specified".to_string()
+                    } else {
+                        "more than one mixin specified".to_string()
+                    },
                 );
                 continue;
             }
@@ -516,7 +566,10 @@ impl Loader<'_> {
                 continue;
             }
             let (body, grants) = self.split_grants(&body_path, body)?;
-            let description = body.get("description").and_then(Value::as_str).map(str::to_string);
+            let description = body
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             steps.push(Step {
                 mixin,
                 description,
@@ -527,7 +580,10 @@ impl Loader<'_> {
             });
         }
         if empty {
-            self.problem(action, format!("validation of action {action:?} failed: found an empty step"));
+            self.problem(
+                action,
+                format!("validation of action {action:?} failed: found an empty step"),
+            );
         }
         Some(steps)
     }
@@ -573,9 +629,27 @@ pub fn kind_of(v: &Value) -> &'static str {
 
 /// JSON Schema keywords a parameter may carry besides its own fields.
 const PARAMETER_SCHEMA_KEYWORDS: &[&str] = &[
-    "$comment", "$id", "additionalProperties", "contentEncoding", "examples", "exclusiveMaximum",
-    "exclusiveMinimum", "format", "items", "maxItems", "maxLength", "maximum", "minItems",
-    "minLength", "minimum", "multipleOf", "pattern", "properties", "readOnly", "title", "writeOnly",
+    "$comment",
+    "$id",
+    "additionalProperties",
+    "contentEncoding",
+    "examples",
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "format",
+    "items",
+    "maxItems",
+    "maxLength",
+    "maximum",
+    "minItems",
+    "minLength",
+    "minimum",
+    "multipleOf",
+    "pattern",
+    "properties",
+    "readOnly",
+    "title",
+    "writeOnly",
 ];
 
 /// Manifest schema versions this loader understands.

@@ -148,7 +148,8 @@ mod tests {
 
     #[test]
     fn positions_point_at_keys_and_items() {
-        let text = "name: x\ninstall:\n  - exec:\n      command: bash\n      flags:\n        c: hi\n";
+        let text =
+            "name: x\ninstall:\n  - exec:\n      command: bash\n      flags:\n        c: hi\n";
         let map = SourceMap::index(Path::new("porter.yaml"), text);
         assert_eq!(map.position("name").unwrap().line, 1);
         assert_eq!(map.position("install[0]").unwrap().line, 3);

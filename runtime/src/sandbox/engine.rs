@@ -109,9 +109,16 @@ impl MixinEngine {
                         }
                     }
                 })
-                .map_err(|e| SandboxError::Wasmtime(format!("could not start epoch thread: {e}")))?;
+                .map_err(|e| {
+                    SandboxError::Wasmtime(format!("could not start epoch thread: {e}"))
+                })?;
         }
-        Ok(MixinEngine { engine, linker, cache_dir, ticker_stop })
+        Ok(MixinEngine {
+            engine,
+            linker,
+            cache_dir,
+            ticker_stop,
+        })
     }
 
     /// The wasmtime engine.
@@ -138,14 +145,16 @@ impl MixinEngine {
                 reason: format!("{e:#}"),
             })?;
         let info = super::step::describe(&self.engine, &pre).map_err(|reason| {
-            SandboxError::NotAMixin { path: path.to_path_buf(), reason }
-        })?;
-        let step_schema = serde_json::from_str(&info.step_schema).map_err(|e| {
             SandboxError::NotAMixin {
                 path: path.to_path_buf(),
-                reason: format!("its step schema is not JSON: {e}"),
+                reason,
             }
         })?;
+        let step_schema =
+            serde_json::from_str(&info.step_schema).map_err(|e| SandboxError::NotAMixin {
+                path: path.to_path_buf(),
+                reason: format!("its step schema is not JSON: {e}"),
+            })?;
         Ok(LoadedMixin {
             name: name.to_string(),
             digest: format!("sha256:{digest}"),
@@ -161,14 +170,21 @@ impl MixinEngine {
     /// Deserializing a precompiled artifact runs native code from it, so a
     /// cache entry is only used when its bytes hash to the value recorded
     /// beside it at compile time; anything else is recompiled and replaced.
-    fn component(&self, digest: &str, bytes: &[u8], path: &Path) -> Result<Component, SandboxError> {
+    fn component(
+        &self,
+        digest: &str,
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<Component, SandboxError> {
         let Some(dir) = &self.cache_dir else {
             return Component::new(&self.engine, bytes).map_err(|e| not_component(path, e));
         };
         let key = format!("{digest}-{}", self.compat_key());
         let artifact = dir.join(format!("{key}.cwasm"));
         let check = dir.join(format!("{key}.sha256"));
-        if let (Ok(compiled), Ok(recorded)) = (std::fs::read(&artifact), std::fs::read_to_string(&check)) {
+        if let (Ok(compiled), Ok(recorded)) =
+            (std::fs::read(&artifact), std::fs::read_to_string(&check))
+        {
             if hex::encode(Sha256::digest(&compiled)) == recorded.trim() {
                 // SAFETY: the artifact was written by this runtime into a
                 // directory only the user can write, and its hash matches the
@@ -180,7 +196,10 @@ impl MixinEngine {
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?;
         let compiled = component.serialize().map_err(wt)?;
-        let cache_err = |source| SandboxError::Cache { path: dir.clone(), source };
+        let cache_err = |source| SandboxError::Cache {
+            path: dir.clone(),
+            source,
+        };
         crate::fsutil::private_dir(dir).map_err(cache_err)?;
         crate::fsutil::write_atomic(&artifact, &compiled).map_err(cache_err)?;
         crate::fsutil::write_atomic(&check, hex::encode(Sha256::digest(&compiled)).as_bytes())
@@ -198,7 +217,10 @@ impl MixinEngine {
 }
 
 fn not_component(path: &Path, e: wasmtime::Error) -> SandboxError {
-    SandboxError::NotAMixin { path: path.to_path_buf(), reason: format!("{e:#}") }
+    SandboxError::NotAMixin {
+        path: path.to_path_buf(),
+        reason: format!("{e:#}"),
+    }
 }
 
 struct ShaHasher(Sha256);

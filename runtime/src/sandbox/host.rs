@@ -47,7 +47,10 @@ impl Access {
 
 impl credentials::HostSecret for StepState {
     fn name(&mut self, secret: Resource<SecretHandle>) -> String {
-        self.table.get(&secret).map(|s| s.name.clone()).unwrap_or_default()
+        self.table
+            .get(&secret)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn drop(&mut self, secret: Resource<SecretHandle>) -> wasmtime::Result<()> {
@@ -72,9 +75,16 @@ impl credentials::Host for StepState {
     }
 
     fn reveal(&mut self, secret: Resource<SecretHandle>) -> Result<String, String> {
-        let name = self.table.get(&secret).map_err(|e| e.to_string())?.name.clone();
+        let name = self
+            .table
+            .get(&secret)
+            .map_err(|e| e.to_string())?
+            .name
+            .clone();
         match self.access.grant.credentials.get(&name) {
-            Some(CredentialAccess::Read) => Ok(self.access.secrets.get(&name).cloned().unwrap_or_default()),
+            Some(CredentialAccess::Read) => {
+                Ok(self.access.secrets.get(&name).cloned().unwrap_or_default())
+            }
             _ => Err(self.access.deny(format!(
                 "credential {name:?} may be passed to commands but not read by the mixin; \
                  grant `{{name: {name}, read: true}}` to allow reading it"
@@ -94,7 +104,10 @@ impl driver::Host for StepState {
             return Err("no driver is available while describing or linting".into());
         };
         let remaining = a.deadline.saturating_duration_since(Instant::now());
-        let limits = RunLimits { timeout: remaining, output_cap: a.limits.output_cap };
+        let limits = RunLimits {
+            timeout: remaining,
+            output_cap: a.limits.output_cap,
+        };
         match driver.run(&request, limits) {
             Ok(done) => Ok(driver::Completed {
                 exit_code: done.exit_code,
@@ -118,7 +131,9 @@ impl StepState {
             ));
         }
         if let Some(image) = &command.image {
-            return Err(format!("container image {image:?} is not granted to this step"));
+            return Err(format!(
+                "container image {image:?} is not granted to this step"
+            ));
         }
         if !command.mounts.is_empty() {
             return Err("mounts need a container image, and none is granted to this step".into());
@@ -138,7 +153,12 @@ impl StepState {
             let value = match v {
                 driver::Value::Text(t) => EnvValue::Text(t.clone()),
                 driver::Value::Secret(handle) => {
-                    let name = self.table.get(handle).map_err(|e| e.to_string())?.name.clone();
+                    let name = self
+                        .table
+                        .get(handle)
+                        .map_err(|e| e.to_string())?
+                        .name
+                        .clone();
                     let value = a.secrets.get(&name).cloned().unwrap_or_default();
                     EnvValue::Secret { name, value }
                 }
@@ -172,7 +192,8 @@ fn resolve_workdir(a: &Access, dir: &str) -> Result<PathBuf, String> {
         Some(out)
     };
     let rel_to_app = if dir.starts_with('/') {
-        dir.strip_prefix(APP_DIR).filter(|r| r.is_empty() || r.starts_with('/'))
+        dir.strip_prefix(APP_DIR)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
     } else {
         Some(dir)
     };
@@ -182,11 +203,16 @@ fn resolve_workdir(a: &Access, dir: &str) -> Result<PathBuf, String> {
         }
     }
     for f in &a.grant.files {
-        if let Some(rel) = dir.strip_prefix(&f.guest).filter(|r| r.is_empty() || r.starts_with('/')) {
+        if let Some(rel) = dir
+            .strip_prefix(&f.guest)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        {
             if let Some(p) = inside(&f.host, rel) {
                 return Ok(p);
             }
         }
     }
-    Err(format!("working directory {dir:?} is outside the bundle and every granted directory"))
+    Err(format!(
+        "working directory {dir:?} is outside the bundle and every granted directory"
+    ))
 }

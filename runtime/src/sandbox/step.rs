@@ -114,14 +114,24 @@ pub(crate) struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max {
             self.hit = true;
             return Ok(false);
         }
         Ok(true)
     }
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -150,15 +160,27 @@ pub(crate) struct Access {
 
 impl WasiView for StepState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
-fn new_store(engine: &Engine, wasi: WasiCtx, access: Access, memory_bytes: usize, deadline: Duration) -> Store<StepState> {
+fn new_store(
+    engine: &Engine,
+    wasi: WasiCtx,
+    access: Access,
+    memory_bytes: usize,
+    deadline: Duration,
+) -> Store<StepState> {
     let state = StepState {
         wasi,
         table: ResourceTable::new(),
-        memory: MemoryCap { max: memory_bytes, hit: false },
+        memory: MemoryCap {
+            max: memory_bytes,
+            hit: false,
+        },
         access,
     };
     let mut store = Store::new(engine, state);
@@ -183,31 +205,62 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         denials: Vec::new(),
         driver_calls: 0,
     };
-    new_store(engine, WasiCtxBuilder::new().build(), access, limits.memory_bytes, Duration::from_secs(10))
+    new_store(
+        engine,
+        WasiCtxBuilder::new().build(),
+        access,
+        limits.memory_bytes,
+        Duration::from_secs(10),
+    )
 }
 
 pub(crate) fn describe(engine: &Engine, pre: &MixinPre<StepState>) -> Result<Info, String> {
     let mut store = bare_store(engine);
     let mixin = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
-    mixin.call_describe(&mut store).map_err(|e| format!("describe failed: {e:#}"))
+    mixin
+        .call_describe(&mut store)
+        .map_err(|e| format!("describe failed: {e:#}"))
 }
 
 /// Ask `mixin` to lint a step body (JSON), with no capabilities.
-pub fn lint(engine: &MixinEngine, mixin: &LoadedMixin, action: &str, step_json: &str) -> Result<Vec<Diagnostic>, String> {
+pub fn lint(
+    engine: &MixinEngine,
+    mixin: &LoadedMixin,
+    action: &str,
+    step_json: &str,
+) -> Result<Vec<Diagnostic>, String> {
     let mut store = bare_store(engine.engine());
-    let m = mixin.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
-    m.call_lint(&mut store, action, step_json).map_err(|e| format!("lint failed: {e:#}"))
+    let m = mixin
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| format!("{e:#}"))?;
+    m.call_lint(&mut store, action, step_json)
+        .map_err(|e| format!("lint failed: {e:#}"))
 }
 
-fn wasi_for(grant: &Grant, cap: usize) -> Result<(WasiCtx, MemoryOutputPipe, MemoryOutputPipe), String> {
+fn wasi_for(
+    grant: &Grant,
+    cap: usize,
+) -> Result<(WasiCtx, MemoryOutputPipe, MemoryOutputPipe), String> {
     let stdout = MemoryOutputPipe::new(cap);
     let stderr = MemoryOutputPipe::new(cap);
     let mut b = WasiCtxBuilder::new();
-    b.stdout(stdout.clone()).stderr(stderr.clone()).arg("mixin").initial_cwd(APP_DIR);
+    b.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .arg("mixin")
+        .initial_cwd(APP_DIR);
     for f in &grant.files {
-        let perms = if f.write { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        b.preopened_dir(&f.host, &f.guest, perms)
-            .map_err(|e| format!("could not open granted directory {}: {e:#}", f.host.display()))?;
+        let perms = if f.write {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&f.host, &f.guest, perms).map_err(|e| {
+            format!(
+                "could not open granted directory {}: {e:#}",
+                f.host.display()
+            )
+        })?;
     }
     for name in &grant.env {
         if let Ok(v) = std::env::var(name) {
@@ -246,7 +299,13 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         denials: Vec::new(),
         driver_calls: 0,
     };
-    let mut store = new_store(engine.engine(), wasi, access, input.limits.memory_bytes, input.limits.deadline);
+    let mut store = new_store(
+        engine.engine(),
+        wasi,
+        access,
+        input.limits.memory_bytes,
+        input.limits.deadline,
+    );
     let invocation = Invocation {
         action: input.action.to_string(),
         step: input.step_json,
@@ -297,12 +356,19 @@ fn check_outputs(
     let mut seen = std::collections::HashSet::new();
     for o in &outputs {
         if o.name.is_empty() || !seen.insert(o.name.as_str()) {
-            return Err(format!("the mixin returned an empty or repeated output name {:?}", o.name));
+            return Err(format!(
+                "the mixin returned an empty or repeated output name {:?}",
+                o.name
+            ));
         }
     }
     Ok(outputs
         .into_iter()
-        .map(|o| MixinOutput { name: o.name, value: o.value, sensitive: o.sensitive })
+        .map(|o| MixinOutput {
+            name: o.name,
+            value: o.value,
+            sensitive: o.sensitive,
+        })
         .collect())
 }
 

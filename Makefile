@@ -1,0 +1,47 @@
+# Developer entry points. `make example` runs the example bundle; `make test`
+# runs everything CI runs.
+
+# Where the mixin components are built. CI points this outside the clone to
+# reuse the build; tests and the example find the components through it.
+MIXIN_TARGET ?= $(CURDIR)/mixins-wasm/target
+MIXINS := $(MIXIN_TARGET)/wasm32-wasip2/release
+# The example's private wasmix home (state store, compile cache).
+EXAMPLE_HOME ?= $(CURDIR)/target/example-home
+CARGO ?= cargo
+BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
+
+export WASMIX_TEST_MIXINS := $(MIXINS)
+
+.PHONY: all mixins build example test lint fmt clean
+
+all: build
+
+mixins:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) build --release --target wasm32-wasip2
+
+build: mixins
+	$(CARGO) build -p wasmix
+
+example: build
+	WASMIX_HOME=$(EXAMPLE_HOME) WASMIX_MIXIN_PATH=$(MIXINS) API_TOKEN=example-token-value \
+	  $(BIN_DIR)/wasmix install examples/hello --cred api-token=env:API_TOKEN
+	WASMIX_HOME=$(EXAMPLE_HOME) $(BIN_DIR)/wasmix installation outputs hello-wasmix
+
+test: build
+	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) test
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all --check
+	cd mixins-wasm && $(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) clippy --all-targets --target wasm32-wasip2 -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+	cd mixins-wasm && $(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(MIXIN_TARGET) $(EXAMPLE_HOME)

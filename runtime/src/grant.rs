@@ -3,12 +3,15 @@
 //! from so `wasmix explain` can show it.
 
 use crate::manifest::{
-    applies, CredentialGrantItem, CredentialGrantSpec, CredentialKeyword, GrantSpec, Manifest, Step,
+    applies, CredentialGrantItem, CredentialGrantSpec, CredentialKeyword, GrantSpec, LimitSpec,
+    Manifest, ParameterGrantSpec, Step,
 };
+use crate::sandbox::Limits;
 use crate::template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 /// Where a capability was granted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,8 +76,131 @@ pub struct Grant {
     pub files: Vec<FileGrant>,
     /// Programs the `host` driver may start.
     pub commands: BTreeSet<String>,
+    /// Outbound TCP destinations.
+    pub hosts: Vec<HostPattern>,
+    /// Container images a driver may start.
+    pub images: BTreeSet<String>,
+    /// Parameters passed as environment variables: env name → parameter name.
+    pub parameters: BTreeMap<String, String>,
+    /// Limits that differ from the runtime's defaults.
+    pub limits: LimitOverrides,
     /// Every capability with its origin, in the order granted.
     pub capabilities: Vec<Capability>,
+}
+
+/// An allowed outbound destination: a host (IP or name) and a port or any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    /// IP literal or DNS name, as written.
+    pub host: String,
+    /// Port, or `None` for any.
+    pub port: Option<u16>,
+}
+
+impl HostPattern {
+    /// Parse `host:port`, `host:*` or `[v6]:port`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{text:?} must be host:port (port may be *)"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['/', ' ', '*']) {
+            return Err(format!("{text:?}: invalid host {host:?}"));
+        }
+        let port = match port {
+            "*" => None,
+            p => Some(
+                p.parse::<u16>()
+                    .map_err(|_| format!("{text:?}: invalid port {p:?}"))?,
+            ),
+        };
+        Ok(HostPattern {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// Limits written in the manifest; unset fields keep the runtime's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Linear memory in bytes.
+    pub memory_bytes: Option<usize>,
+    /// Deadline.
+    pub deadline: Option<Duration>,
+    /// Captured stdout/stderr cap.
+    pub output_cap: Option<usize>,
+    /// Total outputs cap.
+    pub max_output_bytes: Option<usize>,
+    /// Driver requests.
+    pub max_driver_calls: Option<u32>,
+}
+
+impl LimitOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: Limits) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
+            deadline: self.deadline.unwrap_or(base.deadline),
+            output_cap: self.output_cap.unwrap_or(base.output_cap),
+            max_output_bytes: self.max_output_bytes.unwrap_or(base.max_output_bytes),
+            max_driver_calls: self.max_driver_calls.unwrap_or(base.max_driver_calls),
+            max_log_lines: base.max_log_lines,
+        }
+    }
+}
+
+/// Parse a size: bytes, or with `Ki`, `Mi`, `Gi` (also `K`, `M`, `G` as powers of 1024).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (num, mult) = [
+        ("Gi", 1usize << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n, *m)))
+    .unwrap_or((t, 1));
+    num.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("invalid size {text:?}: write bytes or a number with Ki, Mi or Gi"))
+}
+
+/// Parse a duration: `500ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("invalid duration {text:?}: write for example 500ms, 30s, 5m or 1h");
+    let (num, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| t.split_at(i))
+        .ok_or_else(bad)?;
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(bad()),
+    }
+}
+
+/// The environment variable Porter uses for a parameter: upper case, with
+/// `-` and `.` as `_`.
+pub fn param_env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c == '-' || c == '.' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect()
 }
 
 /// Why a grant could not be built.
@@ -121,6 +247,22 @@ impl Grant {
             &referenced,
             &origin,
             &format!("{}.grants", step.path),
+        )?;
+        if let Some(decl) = manifest.mixin(&step.mixin) {
+            let origin = Origin::Mixin(format!("mixins[{}]", decl.name));
+            grant.limit(
+                manifest,
+                &decl.limits,
+                &origin,
+                &format!("{}.limits", decl.path),
+            )?;
+        }
+        let origin = Origin::Step(step.path.clone());
+        grant.limit(
+            manifest,
+            &step.limits,
+            &origin,
+            &format!("{}.limits", step.path),
         )?;
         for name in &referenced {
             // A template renders the bytes into the step: that is reading.
@@ -231,6 +373,15 @@ impl Grant {
                     format!("granted path {:?} cannot be opened: {e}", f.path),
                 )
             })?;
+            if !host.is_dir() {
+                return Err(err(
+                    &sub,
+                    format!(
+                        "granted path {:?} is not a directory; grant the directory that holds it",
+                        f.path
+                    ),
+                ));
+            }
             let guest = match &f.guest {
                 Some(g) => g.clone(),
                 None => {
@@ -278,6 +429,119 @@ impl Grant {
                 });
             }
         }
+        for (i, h) in spec.hosts.iter().enumerate() {
+            let pattern = HostPattern::parse(h).map_err(|e| err(&format!(".hosts[{i}]"), e))?;
+            if !self.hosts.contains(&pattern) {
+                self.capabilities.push(Capability {
+                    kind: "host",
+                    what: h.clone(),
+                    origin: origin.clone(),
+                });
+                self.hosts.push(pattern);
+            }
+        }
+        for (i, image) in spec.images.iter().enumerate() {
+            if image.is_empty() || image.contains(char::is_whitespace) {
+                return Err(err(
+                    &format!(".images[{i}]"),
+                    format!("invalid image reference {image:?}"),
+                ));
+            }
+            if self.images.insert(image.clone()) {
+                self.capabilities.push(Capability {
+                    kind: "image",
+                    what: image.clone(),
+                    origin: origin.clone(),
+                });
+            }
+        }
+        let params: Vec<&crate::manifest::Parameter> = match &spec.parameters {
+            None => Vec::new(),
+            Some(ParameterGrantSpec::Keyword(_)) => manifest
+                .parameters
+                .iter()
+                .filter(|p| applies(&p.apply_to, action))
+                .collect(),
+            Some(ParameterGrantSpec::List(names)) => names
+                .iter()
+                .map(|n| {
+                    let p = manifest
+                        .parameters
+                        .iter()
+                        .find(|p| &p.name == n)
+                        .ok_or_else(|| {
+                            err(
+                                ".parameters",
+                                format!("parameter {n:?} is not declared under `parameters:`"),
+                            )
+                        })?;
+                    if !applies(&p.apply_to, action) {
+                        return Err(err(
+                            ".parameters",
+                            format!("parameter {n:?} does not apply to action {action:?}"),
+                        ));
+                    }
+                    Ok(p)
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        for p in params {
+            let env = p.env.clone().unwrap_or_else(|| param_env_name(&p.name));
+            if self
+                .parameters
+                .insert(env.clone(), p.name.clone())
+                .is_none()
+            {
+                self.capabilities.push(Capability {
+                    kind: "parameter",
+                    what: format!("{} as ${env}", p.name),
+                    origin: origin.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn limit(
+        &mut self,
+        manifest: &Manifest,
+        spec: &LimitSpec,
+        origin: &Origin,
+        path: &str,
+    ) -> Result<(), GrantError> {
+        let err = |sub: &str, message: String| GrantError {
+            location: manifest.source.locate(&format!("{path}.{sub}")),
+            message,
+        };
+        let mut note = |what: String| {
+            self.capabilities.push(Capability {
+                kind: "limit",
+                what,
+                origin: origin.clone(),
+            })
+        };
+        let mut o = self.limits;
+        if let Some(m) = &spec.memory {
+            o.memory_bytes = Some(parse_size(m).map_err(|e| err("memory", e))?);
+            note(format!("memory {m}"));
+        }
+        if let Some(d) = &spec.deadline {
+            o.deadline = Some(parse_duration(d).map_err(|e| err("deadline", e))?);
+            note(format!("deadline {d}"));
+        }
+        if let Some(c) = &spec.output {
+            o.output_cap = Some(parse_size(c).map_err(|e| err("output", e))?);
+            note(format!("output {c}"));
+        }
+        if let Some(c) = &spec.outputs {
+            o.max_output_bytes = Some(parse_size(c).map_err(|e| err("outputs", e))?);
+            note(format!("outputs {c}"));
+        }
+        if let Some(r) = spec.requests {
+            o.max_driver_calls = Some(r);
+            note(format!("requests {r}"));
+        }
+        self.limits = o;
         Ok(())
     }
 

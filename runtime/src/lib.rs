@@ -12,6 +12,7 @@
 pub mod driver;
 pub mod fsutil;
 pub mod grant;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod redact;

@@ -140,6 +140,9 @@ struct ActionArgs {
     /// Print mixin debug logs too
     #[arg(long, short)]
     verbose: bool,
+    /// Accept capabilities the manifest grants beyond its lock file
+    #[arg(long)]
+    accept_capabilities: bool,
 }
 
 /// An error with the exit code it should produce.
@@ -289,6 +292,7 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| manifest.name.clone());
     let rt = runtime(cli, a.driver)?;
     let prepared = rt.prepare(&manifest, name)?;
+    wasmix::lock::check(&manifest, a.accept_capabilities).map_err(|e| bad_input(e.into()))?;
     let text = cli.output == Format::Text;
     if text {
         for w in &prepared.warnings {

@@ -47,6 +47,9 @@ pub enum RunError {
     /// The installation is not in a state for this action.
     #[error("{0}")]
     Installation(String),
+    /// The manifest grants more than its lock file records.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// Values given for this run.
@@ -320,12 +323,19 @@ impl Runtime {
                         .keys()
                         .filter_map(|k| creds.get(k).map(|v| (k.clone(), v.clone())))
                         .collect();
+                    let env = planned
+                        .grant
+                        .parameters
+                        .iter()
+                        .filter_map(|(env, p)| params.get(p).map(|v| (env.clone(), v.clone())))
+                        .collect();
                     sandbox::step::execute(
                         &self.engine,
                         mixin,
                         StepInput {
                             action,
                             step_json,
+                            env,
                             config_json: serde_json::to_string(&config)
                                 .unwrap_or_else(|_| "null".into()),
                             installation,
@@ -333,7 +343,7 @@ impl Runtime {
                             secrets,
                             driver: self.driver.clone(),
                             bundle_dir: &manifest.dir,
-                            limits: self.limits,
+                            limits: planned.grant.limits.apply(self.limits),
                             redactor: &redactor,
                         },
                     )
@@ -347,6 +357,15 @@ impl Runtime {
                     duration: Default::default(),
                 },
             };
+            let mut report = report;
+            if let Ok(outputs) = &report.result {
+                if let Some(o) = outputs.iter().find(|o| produced.contains_key(&o.name)) {
+                    report.result = Err(format!(
+                        "output {:?} was already produced by an earlier step; a step cannot overwrite another step's outputs",
+                        o.name
+                    ));
+                }
+            }
             if let Ok(outputs) = &report.result {
                 for o in outputs {
                     let sensitive = o.sensitive || redactor.contains_secret(&o.value);

@@ -50,6 +50,7 @@ impl Exec {
                 installation: "test",
                 grant: &grant,
                 secrets: BTreeMap::new(),
+                env: Vec::new(),
                 driver: driver.clone(),
                 bundle_dir: dir.path(),
                 limits: Default::default(),

@@ -186,6 +186,7 @@ fn template_references_grant_only_their_own_step() {
         "install:",
         "  - probe:",
         "      description: uses the token in a template",
+        "      prefix: x",
         "      attempts:",
         "        - {kind: log, text: \"token is ${ bundle.credentials.token }\"}",
         "  - probe:",
@@ -363,4 +364,196 @@ fn terminal_escapes_in_logs_are_neutralised() {
         run.stdout()
     );
     assert!(run.stdout().contains("\\u{1b}[2J"), "{}", run.stdout());
+}
+
+#[test]
+fn network_hosts_images_and_parameters_are_granted_by_name() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let sb = Sandbox::new();
+    let params = "parameters:\n  - name: region\n    default: eu-west\n  - name: db-password\n    default: pw-123456\n    sensitive: true\n";
+    let grants = format!(
+        "{{hosts: ['127.0.0.1:{port}'], images: [registry.local/tools], parameters: [region]}}"
+    );
+    let attempts = [
+        format!("{{kind: connect, address: '127.0.0.1:{port}'}}"),
+        format!("{{kind: connect, address: '127.0.0.1:{other_port}'}}"),
+        "{kind: image, image: 'registry.local/tools:1.2'}".to_string(),
+        "{kind: image, image: 'registry.local/other:1.2'}".to_string(),
+        "{kind: env, name: REGION}".to_string(),
+        "{kind: env, name: DB_PASSWORD}".to_string(),
+    ];
+    let refs: Vec<&str> = attempts.iter().map(String::as_str).collect();
+    let b = sb.bundle("net", &single_step(params, &grants, &refs), &[]);
+    let (run, _) = install(&sb, &b, &["--driver", "debug"], &[]);
+    run.expect_code(0);
+    let r = results(&sb);
+    assert_eq!(r["a0"], "ok:connected", "{r:?}");
+    assert!(starts(&r["a1"], "denied:"), "{r:?}");
+    assert_eq!(
+        r["a2"], "ok:exit=0",
+        "granted image under the debug driver: {r:?}"
+    );
+    assert!(
+        starts(&r["a3"], "denied:") && r["a3"].contains("not granted"),
+        "{r:?}"
+    );
+    assert_eq!(r["a4"], "ok:eu-west");
+    assert!(starts(&r["a5"], "denied:"), "{r:?}");
+    // The host driver cannot run images at all, and says so.
+    let (run, _) = install(&sb, &b, &[], &[]);
+    run.expect_code(0);
+    assert!(
+        results(&sb)["a2"].contains("the host driver cannot run image"),
+        "{:?}",
+        results(&sb)
+    );
+}
+
+#[test]
+fn limits_can_be_set_in_the_manifest() {
+    let sb = Sandbox::new();
+    let m = single_step("", "{}", &["{kind: loop}"]).replace(
+        "      grants: {}\n",
+        "      grants: {}\n      limits: {deadline: 1s, memory: 32Mi}\n",
+    );
+    let b = sb.bundle("limits", &m, &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap()]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("ran past its deadline of 1s"),
+        "{}",
+        run.all()
+    );
+    let explain = sb.wasmix(&["explain", b.to_str().unwrap()]).stdout();
+    assert!(
+        explain.contains("deadline 1s") && explain.contains("memory 32Mi"),
+        "{explain}"
+    );
+    let bad = m.replace("deadline: 1s", "deadline: soon");
+    let b = sb.bundle("badlimits", &bad, &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("porter.yaml:14:16")
+            && run.stderr().contains("invalid duration \"soon\""),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn home_secrets_and_undeclared_bundle_files_stay_out_of_reach() {
+    let sb = Sandbox::new();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let attempts = [
+        format!("{{kind: read-file, path: '{home}/.ssh/id_rsa'}}"),
+        format!("{{kind: list-dir, path: '{home}'}}"),
+        "{kind: read-file, path: /cnab/app/secrets/token}".to_string(),
+        "{kind: list-dir, path: /}".to_string(),
+    ];
+    let refs: Vec<&str> = attempts.iter().map(String::as_str).collect();
+    let b = sb.bundle(
+        "home",
+        &single_step("", "{files: [{path: ./public}]}", &refs),
+        &[("secrets/token", "t0ps3cret"), ("public/readme", "hi")],
+    );
+    let (run, _) = install(&sb, &b, &[], &[]);
+    run.expect_code(0);
+    let r = results(&sb);
+    for k in ["a0", "a1", "a2"] {
+        assert!(starts(&r[k], "denied:"), "{k}: {r:?}");
+    }
+    assert!(
+        !r["a3"].contains("secrets") && !r["a3"].contains("etc"),
+        "only granted dirs are visible: {r:?}"
+    );
+}
+
+#[test]
+fn a_step_cannot_overwrite_another_steps_outputs() {
+    let sb = Sandbox::new();
+    let m = [
+        "schemaVersion: 1.0.0",
+        "name: probe-bundle",
+        "version: 0.1.0",
+        "mixins: [probe]",
+        "outputs:",
+        "  - name: verdict",
+        "install:",
+        "  - probe:",
+        "      attempts: [{kind: output, name: verdict, value: honest}]",
+        "  - probe:",
+        "      attempts: [{kind: output, name: verdict, value: forged}]",
+        "uninstall:",
+        "  - probe:",
+        "      attempts: []",
+    ]
+    .join("\n");
+    let b = sb.bundle("overwrite", &m, &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap()]);
+    run.expect_code(1);
+    assert!(
+        run.stdout()
+            .contains("cannot overwrite another step's outputs"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout().contains("forged"), "{}", run.all());
+}
+
+#[test]
+fn widening_grants_needs_acceptance() {
+    let sb = Sandbox::new();
+    let narrow = single_step(
+        "",
+        "{commands: [echo]}",
+        &["{kind: run, program: echo, args: [hi]}"],
+    );
+    let b = sb.bundle("lock", &narrow, &[]);
+    sb.wasmix(&["install", b.to_str().unwrap()]).expect_code(0);
+    let lock = std::fs::read_to_string(b.join("wasmix.lock")).unwrap();
+    assert!(lock.contains("command echo"), "{lock}");
+    // The bundle's next version asks for a shell and a credential.
+    let wide = single_step(
+        "credentials:\n  - name: token\n",
+        "{commands: [echo, sh], credentials: [token]}",
+        &["{kind: run, program: sh, args: [-c, 'echo hi']}"],
+    );
+    std::fs::write(b.join("porter.yaml"), &wide).unwrap();
+    let run = sb.wasmix(&[
+        "install",
+        b.to_str().unwrap(),
+        "--cred",
+        "token=value:abcdefgh",
+    ]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("+ install[0].probe: command sh")
+            && err.contains("+ install[0].probe: credential token (use)"),
+        "{err}"
+    );
+    assert!(err.contains("--accept-capabilities"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(b.join("wasmix.lock")).unwrap(),
+        lock,
+        "a refused run leaves the lock alone"
+    );
+    sb.wasmix(&[
+        "install",
+        b.to_str().unwrap(),
+        "--cred",
+        "token=value:abcdefgh",
+        "--accept-capabilities",
+    ])
+    .expect_code(0);
+    assert!(std::fs::read_to_string(b.join("wasmix.lock"))
+        .unwrap()
+        .contains("command sh"));
+    // Narrowing again needs nothing.
+    std::fs::write(b.join("porter.yaml"), &narrow).unwrap();
+    sb.wasmix(&["install", b.to_str().unwrap()]).expect_code(0);
 }

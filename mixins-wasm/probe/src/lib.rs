@@ -14,6 +14,9 @@ use wasmix_mixin_sdk::{
 struct Step {
     #[serde(default)]
     description: String,
+    /// Output names are `{prefix}{i}` (default `a`).
+    #[serde(default)]
+    prefix: Option<String>,
     attempts: Vec<Attempt>,
 }
 
@@ -84,8 +87,9 @@ fn verdict<T, E: std::fmt::Display>(r: Result<T, E>, ok: impl FnOnce(T) -> Strin
 
 #[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
-    let local = [depth; 64];
-    recurse(depth + 1) + local[(depth % 64) as usize]
+    // black_box keeps the frame: without it LLVM turns this into a loop.
+    let local = std::hint::black_box([depth; 64]);
+    std::hint::black_box(recurse(depth + 1)) + local[(depth % 64) as usize]
 }
 
 impl Mixin for Probe {
@@ -95,7 +99,7 @@ impl Mixin for Probe {
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "Attempts what its step lists; for sandbox tests only".into(),
             step_schema: r#"{"type": "object", "required": ["attempts"], "additionalProperties": false,
-                "properties": {"description": {"type": "string"}, "attempts": {"type": "array", "items": {"type": "object", "required": ["kind"]}}}}"#.into(),
+                "properties": {"description": {"type": "string"}, "prefix": {"type": "string"}, "attempts": {"type": "array", "items": {"type": "object", "required": ["kind"]}}}}"#.into(),
             config_schema: String::new(),
         }
     }
@@ -199,7 +203,8 @@ impl Mixin for Probe {
                     "ok:output".into()
                 }
             };
-            outputs.push(Output::text(format!("a{i}"), result));
+            let prefix = step.prefix.as_deref().unwrap_or("a");
+            outputs.push(Output::text(format!("{prefix}{i}"), result));
         }
         outputs.extend(extra);
         Ok(outputs)

@@ -472,15 +472,17 @@ impl Loader<'_> {
                     continue;
                 }
             }
-            let (config, grants) = match self.split_grants(&join(&path, &name), config) {
-                Some(x) => x,
-                None => continue,
+            let Some((config, grants, limits)) =
+                self.split_runtime_keys(&join(&path, &name), config)
+            else {
+                continue;
             };
             out.push(MixinDecl {
                 name,
                 version,
                 config,
                 grants,
+                limits,
                 path,
             });
         }
@@ -494,16 +496,25 @@ impl Loader<'_> {
         out
     }
 
-    /// Take the runtime-owned `grants` key out of a mixin config or step body.
-    fn split_grants(&mut self, path: &str, v: Value) -> Option<(Value, GrantSpec)> {
+    /// Take the runtime-owned keys (`grants`, `limits`) out of a mixin config
+    /// or step body: the mixin never sees them.
+    fn split_runtime_keys(
+        &mut self,
+        path: &str,
+        v: Value,
+    ) -> Option<(Value, GrantSpec, LimitSpec)> {
         let Value::Mapping(mut m) = v else {
-            return Some((v, GrantSpec::default()));
+            return Some((v, GrantSpec::default(), LimitSpec::default()));
         };
         let grants = match m.remove("grants") {
             None | Some(Value::Null) => GrantSpec::default(),
             Some(g) => self.typed(&join(path, "grants"), g)?,
         };
-        Some((Value::Mapping(m), grants))
+        let limits = match m.remove("limits") {
+            None | Some(Value::Null) => LimitSpec::default(),
+            Some(l) => self.typed(&join(path, "limits"), l)?,
+        };
+        Some((Value::Mapping(m), grants, limits))
     }
 
     fn steps(&mut self, action: &str, v: Value) -> Option<Vec<Step>> {
@@ -560,12 +571,13 @@ impl Loader<'_> {
                     description: None,
                     body,
                     grants: GrantSpec::default(),
+                    limits: LimitSpec::default(),
                     path: body_path,
                     index: i,
                 });
                 continue;
             }
-            let (body, grants) = self.split_grants(&body_path, body)?;
+            let (body, grants, limits) = self.split_runtime_keys(&body_path, body)?;
             let description = body
                 .get("description")
                 .and_then(Value::as_str)
@@ -575,6 +587,7 @@ impl Loader<'_> {
                 description,
                 body,
                 grants,
+                limits,
                 path: body_path,
                 index: i,
             });

@@ -102,6 +102,8 @@ pub struct MixinDecl {
     pub config: Value,
     /// Grants for every step of this mixin.
     pub grants: GrantSpec,
+    /// Limits for every step of this mixin.
+    pub limits: LimitSpec,
     /// Path in the document, for errors.
     pub path: String,
 }
@@ -332,6 +334,8 @@ pub struct Step {
     pub body: Value,
     /// Grants written on the step.
     pub grants: GrantSpec,
+    /// Limits written on the step.
+    pub limits: LimitSpec,
     /// Path in the document (`install[0].exec`), for errors.
     pub path: String,
     /// Position in its action, from 0.
@@ -356,6 +360,55 @@ pub struct GrantSpec {
     /// Programs the `host` driver may start for this step.
     #[serde(default)]
     pub commands: Vec<String>,
+    /// Outbound TCP destinations, `host:port` (`port` may be `*`).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Container images the driver may start (by reference, or `repo@sha256:…`).
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Parameters passed to the mixin as environment variables: `all` or names.
+    #[serde(default)]
+    pub parameters: Option<ParameterGrantSpec>,
+}
+
+/// Which parameters a step sees as environment variables.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ParameterGrantSpec {
+    /// `all`: every parameter that applies to the action.
+    Keyword(AllKeyword),
+    /// By name.
+    List(Vec<String>),
+}
+
+/// The keyword `all`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AllKeyword {
+    /// Everything.
+    All,
+}
+
+/// Per-step limits as written under `limits:` (on a step or a mixin
+/// declaration); anything left out keeps the runtime's default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Linear memory, e.g. `64Mi`, `1Gi`, or bytes.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Wall-clock deadline, e.g. `30s`, `5m`, `1h`.
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// Cap on captured stdout/stderr, per stream.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Cap on the total size of the outputs a step returns.
+    #[serde(default)]
+    pub outputs: Option<String>,
+    /// Driver requests per step.
+    #[serde(default)]
+    pub requests: Option<u32>,
 }
 
 /// The credentials part of a grant.

@@ -130,19 +130,28 @@ impl StepState {
                 a.limits.max_driver_calls
             ));
         }
-        if let Some(image) = &command.image {
-            return Err(format!(
-                "container image {image:?} is not granted to this step"
-            ));
+        match &command.image {
+            Some(image) => {
+                if !image_allowed(&a.grant.images, image) {
+                    return Err(format!(
+                        "container image {image:?} is not granted to this step; grant it with `grants: {{images: [{image}]}}`"
+                    ));
+                }
+            }
+            None => {
+                if !command.mounts.is_empty() {
+                    return Err("mounts need a container image".into());
+                }
+                if !a.grant.commands.contains(&command.program) {
+                    return Err(format!(
+                        "command {:?} is not granted to this step; grant it with `grants: {{commands: [{}]}}`",
+                        command.program, command.program
+                    ));
+                }
+            }
         }
         if !command.mounts.is_empty() {
-            return Err("mounts need a container image, and none is granted to this step".into());
-        }
-        if !a.grant.commands.contains(&command.program) {
-            return Err(format!(
-                "command {:?} is not granted to this step; grant it with `grants: {{commands: [{}]}}`",
-                command.program, command.program
-            ));
+            return Err("mounts are not supported yet: no driver here runs containers".into());
         }
         let workdir = match &command.workdir {
             None => a.bundle_dir.clone(),
@@ -171,9 +180,25 @@ impl StepState {
             env,
             workdir,
             stdin: command.stdin.clone(),
-            image: None,
+            image: command.image.clone(),
         })
     }
+}
+
+/// An image request is allowed when a grant names it exactly, or names its
+/// repository without a tag or digest.
+fn image_allowed(granted: &std::collections::BTreeSet<String>, image: &str) -> bool {
+    if granted.contains(image) {
+        return true;
+    }
+    let repo = match image.split_once('@') {
+        Some((r, _)) => r,
+        None => match image.rsplit_once(':') {
+            Some((r, tag)) if !tag.contains('/') => r,
+            _ => image,
+        },
+    };
+    granted.contains(repo)
 }
 
 /// A guest working directory on the host: relative paths (and paths under

@@ -80,6 +80,9 @@ pub struct StepInput<'a> {
     pub grant: &'a Grant,
     /// Values of the credentials in the grant.
     pub secrets: BTreeMap<String, String>,
+    /// Environment variables for the mixin beyond the granted host ones
+    /// (parameters granted as env).
+    pub env: Vec<(String, String)>,
     /// Who runs commands.
     pub driver: Arc<dyn Driver>,
     /// The bundle directory (default working directory of commands).
@@ -240,6 +243,7 @@ pub fn lint(
 
 fn wasi_for(
     grant: &Grant,
+    extra_env: &[(String, String)],
     cap: usize,
 ) -> Result<(WasiCtx, MemoryOutputPipe, MemoryOutputPipe), String> {
     let stdout = MemoryOutputPipe::new(cap);
@@ -267,7 +271,51 @@ fn wasi_for(
             b.env(name, v);
         }
     }
+    for (k, v) in extra_env {
+        b.env(k, v);
+    }
+    if !grant.hosts.is_empty() {
+        allow_hosts(&mut b, grant);
+    }
     Ok((b.build(), stdout, stderr))
+}
+
+/// Let the guest open TCP connections to the granted hosts only. Names are
+/// resolved here, once; the guest may look names up, but can connect only
+/// to the addresses they had when the step started. Binding and UDP stay
+/// denied.
+fn allow_hosts(b: &mut WasiCtxBuilder, grant: &Grant) {
+    use std::net::{IpAddr, ToSocketAddrs};
+    use wasmtime_wasi::sockets::SocketAddrUse;
+    let mut allowed: Vec<(IpAddr, Option<u16>)> = Vec::new();
+    let mut names = false;
+    for h in &grant.hosts {
+        match h.host.parse::<IpAddr>() {
+            Ok(ip) => allowed.push((ip, h.port)),
+            Err(_) => {
+                names = true;
+                if let Ok(addrs) = (h.host.as_str(), h.port.unwrap_or(0)).to_socket_addrs() {
+                    allowed.extend(addrs.map(|a| (a.ip(), h.port)));
+                }
+            }
+        }
+    }
+    let allowed = std::sync::Arc::new(allowed);
+    b.allow_tcp(true)
+        .allow_ip_name_lookup(names)
+        .socket_addr_check(move |addr, usage| {
+            // A client connect first checks an implicit bind to the
+            // unspecified address and an ephemeral port: the only bind allowed.
+            let implicit_bind = matches!(usage, SocketAddrUse::TcpBind)
+                && addr.ip().is_unspecified()
+                && addr.port() == 0;
+            let ok = implicit_bind
+                || matches!(usage, SocketAddrUse::TcpConnect)
+                    && allowed.iter().any(|(ip, port)| {
+                        *ip == addr.ip() && port.is_none_or(|p| p == addr.port())
+                    });
+            Box::pin(async move { ok })
+        });
 }
 
 /// Run `mixin`'s `execute` for one step, in a fresh store built from the
@@ -283,7 +331,7 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         stdio: String::new(),
         duration: started.elapsed(),
     };
-    let (wasi, stdout, stderr) = match wasi_for(input.grant, input.limits.output_cap) {
+    let (wasi, stdout, stderr) = match wasi_for(input.grant, &input.env, input.limits.output_cap) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -325,7 +373,15 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         }
         Err(trap) => Err(explain_trap(&trap, &store, &input.limits)),
     };
-    let state = store.into_data();
+    let mut state = store.into_data();
+    for (name, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
+        if pipe.contents().len() >= input.limits.output_cap {
+            state.access.denials.push(format!(
+                "the mixin's {name} was cut at {} bytes, its output limit",
+                input.limits.output_cap
+            ));
+        }
+    }
     let stdio = [stdout.contents(), stderr.contents()]
         .iter()
         .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -379,21 +435,29 @@ fn explain_trap(trap: &wasmtime::Error, store: &Store<StepState>, limits: &Limit
             limits.memory_bytes >> 20
         );
     }
-    match trap.downcast_ref::<Trap>() {
+    // The trap code may sit under backtrace context: look down the chain.
+    let code = trap.chain().find_map(|e| e.downcast_ref::<Trap>().copied());
+    match code {
         Some(Trap::Interrupt) => format!(
-            "the step ran past its deadline of {}s and was stopped",
-            limits.deadline.as_secs()
+            "the step ran past its deadline of {:?} and was stopped",
+            limits.deadline
         ),
         Some(Trap::StackOverflow) => "the mixin overflowed its stack and was stopped".into(),
+        // Rust and C guests keep their stack in linear memory: overflowing it
+        // shows up as an access below address 0.
+        Some(Trap::MemoryOutOfBounds) => {
+            "the mixin overflowed its stack or accessed memory out of bounds and was stopped".into()
+        }
         _ => {
-            let text = format!("{trap:#}");
-            if text.contains("write beyond capacity") {
+            let root = trap.root_cause().to_string();
+            if root.contains("write beyond capacity") {
                 format!(
                     "the mixin printed more than its output limit of {} bytes and was stopped",
                     limits.output_cap
                 )
             } else {
-                format!("the mixin trapped: {text}")
+                // The root cause names the trap; the wasm backtrace is noise here.
+                format!("the mixin trapped: {root}")
             }
         }
     }

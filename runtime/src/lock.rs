@@ -1,0 +1,136 @@
+//! `wasmix.lock`, beside `porter.yaml`: the capabilities every step of every
+//! action was granted when the operator last accepted them. A later run whose
+//! manifest grants more stops and names what is new, unless the operator
+//! accepts it; narrower grants are recorded silently.
+
+use crate::grant::Capability;
+use crate::manifest::Manifest;
+use crate::plan::{Plan, PlanError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// The lock file's name.
+pub const LOCK_FILE: &str = "wasmix.lock";
+
+/// The lock file's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Format version.
+    pub version: u32,
+    /// Bundle name.
+    pub bundle: String,
+    /// Per action, per step path (`install[0].exec`), the capabilities granted.
+    pub grants: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// Why the lock check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The manifest grants capabilities the lock does not record.
+    #[error("{} grants capabilities that {} does not record:\n{}\nreview them (`wasmix explain`), then run again with --accept-capabilities",
+        .manifest.display(), .lock.display(),
+        .added.iter().map(|(step, cap)| format!("  + {step}: {cap}")).collect::<Vec<_>>().join("\n"))]
+    Widened {
+        /// Manifest.
+        manifest: PathBuf,
+        /// Lock file.
+        lock: PathBuf,
+        /// (step, capability) pairs that are new.
+        added: Vec<(String, String)>,
+    },
+    /// The lock file could not be read or written, or is not valid.
+    #[error("lock file {path}: {message}")]
+    File {
+        /// Lock file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A plan could not be built.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+fn describe(c: &Capability) -> String {
+    format!("{} {}", c.kind, c.what)
+}
+
+impl Lock {
+    /// The grants `manifest` declares for every action.
+    pub fn of(manifest: &Manifest) -> Result<Lock, PlanError> {
+        let mut grants = BTreeMap::new();
+        for action in manifest.actions.keys() {
+            let plan = Plan::new(manifest, action)?;
+            let steps = plan
+                .steps
+                .iter()
+                .map(|s| {
+                    (
+                        s.step.path.clone(),
+                        s.grant.capabilities.iter().map(describe).collect(),
+                    )
+                })
+                .collect();
+            grants.insert(action.clone(), steps);
+        }
+        Ok(Lock {
+            version: 1,
+            bundle: manifest.name.clone(),
+            grants,
+        })
+    }
+
+    /// What `self` grants that `old` did not.
+    pub fn added_since(&self, old: &Lock) -> Vec<(String, String)> {
+        let mut added = Vec::new();
+        for steps in self.grants.values() {
+            for (step, caps) in steps {
+                let before = old.grants.values().find_map(|s| s.get(step));
+                for c in caps {
+                    if !before.is_some_and(|b| b.contains(c)) {
+                        added.push((step.clone(), c.clone()));
+                    }
+                }
+            }
+        }
+        added
+    }
+}
+
+/// Check `manifest` against its lock file and write the file when it is
+/// missing or out of date. Widened grants are refused unless `accept`.
+pub fn check(manifest: &Manifest, accept: bool) -> Result<(), LockError> {
+    let path = manifest.dir.join(LOCK_FILE);
+    let current = Lock::of(manifest)?;
+    let file_err = |message: String| LockError::File {
+        path: path.clone(),
+        message,
+    };
+    let previous = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(serde_yaml::from_str::<Lock>(&text).map_err(|e| {
+            file_err(format!(
+                "not a valid lock file: {e}; delete it to start afresh"
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(file_err(e.to_string())),
+    };
+    if let Some(old) = &previous {
+        if old == &current {
+            return Ok(());
+        }
+        let added = current.added_since(old);
+        if !added.is_empty() && !accept {
+            return Err(LockError::Widened {
+                manifest: manifest.file.clone(),
+                lock: path,
+                added,
+            });
+        }
+    }
+    let text = serde_yaml::to_string(&current).map_err(|e| file_err(e.to_string()))?;
+    let header = "# Written by wasmix: the capabilities each step was granted when last accepted.\n# Commit it; wasmix stops when porter.yaml grants more than this records.\n";
+    crate::fsutil::write_atomic(&path, format!("{header}{text}").as_bytes())
+        .map_err(|e| file_err(e.to_string()))
+}

@@ -1,0 +1,225 @@
+//! Runaway mixins are stopped with a clear error, and the runtime carries on.
+//! Also: the compile cache is used, and a tampered cache entry is never run.
+
+use std::sync::Arc;
+use std::time::Duration;
+use wasmix::driver::HostDriver;
+use wasmix::manifest;
+use wasmix::resolve::MixinPath;
+use wasmix::run::{Inputs, Limits, Outcome, Runtime};
+use wasmix::sandbox::MixinEngine;
+use wasmix::store::Store;
+use wasmix_e2e::{mixin_dir, Sandbox};
+
+fn runtime(limits: Limits, cache: Option<std::path::PathBuf>) -> Runtime {
+    Runtime {
+        engine: MixinEngine::new(cache).unwrap(),
+        mixin_path: MixinPath(vec![mixin_dir()]),
+        driver: Arc::new(HostDriver),
+        limits,
+    }
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        memory_bytes: 64 << 20,
+        deadline: Duration::from_millis(800),
+        output_cap: 1 << 20,
+        max_driver_calls: 3,
+        max_output_bytes: 1 << 20,
+        max_log_lines: 100,
+    }
+}
+
+/// Install a one-step probe bundle doing `attempts`.
+fn install(
+    rt: &Runtime,
+    sb: &Sandbox,
+    store: &mut Store,
+    name: &str,
+    grants: &str,
+    attempts: &[&str],
+) -> Outcome {
+    let list: String = attempts
+        .iter()
+        .map(|a| format!("        - {a}\n"))
+        .collect();
+    let text = format!(
+        "schemaVersion: 1.0.0\nname: {name}\nversion: 0.1.0\nmixins: [probe]\noutputs:\n  - name: a0\ninstall:\n  - probe:\n      grants: {grants}\n      attempts:\n{list}uninstall:\n  - probe:\n      attempts: []\n"
+    );
+    let dir = sb.bundle(name, &text, &[]);
+    let m = manifest::load(&dir).unwrap();
+    let prepared = rt.prepare(&m, "install").unwrap();
+    rt.run(store, &m, &prepared, name, &Inputs::default(), &mut |_| {})
+        .unwrap()
+}
+
+fn failure(o: &Outcome) -> String {
+    o.error
+        .clone()
+        .unwrap_or_else(|| panic!("{} should have failed", o.installation))
+}
+
+#[test]
+fn runaway_mixins_are_stopped_and_the_runtime_carries_on() {
+    let sb = Sandbox::new();
+    let rt = runtime(small_limits(), None);
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    let cases = [
+        ("spin", "{kind: loop}", "ran past its deadline"),
+        ("hog", "{kind: alloc}", "memory limit of 64 MiB"),
+        ("deep", "{kind: recurse}", "overflowed its stack"),
+        (
+            "bulky",
+            "{kind: huge-output, bytes: 2000000}",
+            "bytes of outputs, more than the step's limit",
+        ),
+    ];
+    for (name, attempt, want) in cases {
+        let o = install(&rt, &sb, &mut store, name, "{}", &[attempt]);
+        let err = failure(&o);
+        assert!(err.contains(want), "{name}: {err}");
+        // After each runaway, a normal step in the same runtime works.
+        let ok = install(
+            &rt,
+            &sb,
+            &mut store,
+            "fine",
+            "{}",
+            &["{kind: log, text: hi}"],
+        );
+        assert!(ok.succeeded(), "{name} broke the runtime: {:?}", ok.error);
+    }
+    let all = store.installations().unwrap();
+    let failed: Vec<&str> = all
+        .iter()
+        .filter(|i| i.status == "failed")
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(failed, ["bulky", "deep", "hog", "spin"]);
+
+    // Printing without end is cut at the output limit; the step goes on.
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "loud",
+        "{}",
+        &["{kind: print, bytes: 50000000}"],
+    );
+    let logs = &o.steps[0].logs;
+    assert!(
+        logs.contains("stdout was cut at 1048576 bytes"),
+        "{}",
+        &logs[logs.len().saturating_sub(200)..]
+    );
+    assert!(
+        logs.len() < (1 << 20) + 4096,
+        "stored logs are bounded: {}",
+        logs.len()
+    );
+}
+
+#[test]
+fn driver_requests_are_capped_per_step() {
+    let sb = Sandbox::new();
+    let rt = runtime(small_limits(), None);
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    let run = "{kind: run, program: echo, args: [x]}";
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "many",
+        "{commands: [echo]}",
+        &[run, run, run, run],
+    );
+    assert!(o.succeeded());
+    let outputs = store.outputs("many", false).unwrap();
+    assert_eq!(outputs[0].value.as_deref(), Some("ok:exit=0 x"));
+    let logs = &o.steps[0].logs;
+    assert!(
+        logs.contains("denied: this step already made 3 driver requests"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_slow_command_is_killed_at_the_step_deadline() {
+    let sb = Sandbox::new();
+    let rt = runtime(small_limits(), None);
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    let started = std::time::Instant::now();
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "slow",
+        "{commands: [sleep]}",
+        &["{kind: run, program: sleep, args: ['30']}"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the command was not killed"
+    );
+    // The command was killed, and the step, past its deadline, was stopped.
+    let err = failure(&o);
+    assert!(err.contains("ran past its deadline of 800ms"), "{err}");
+}
+
+#[test]
+fn compiled_components_are_cached_and_tampering_is_detected() {
+    let sb = Sandbox::new();
+    let cache = sb.dir.path().join("compiled");
+    let exec = mixin_dir().join("wasmix_exec.wasm");
+    let first = MixinEngine::new(Some(cache.clone()))
+        .unwrap()
+        .load("exec", &exec)
+        .unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1);
+    assert!(artifacts[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with(first.digest.trim_start_matches("sha256:")));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    // Flip a byte: the entry must be detected and rebuilt, not loaded.
+    let mut bytes = std::fs::read(&artifacts[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&artifacts[0], &bytes).unwrap();
+    let again = MixinEngine::new(Some(cache.clone()))
+        .unwrap()
+        .load("exec", &exec)
+        .unwrap();
+    assert_eq!(again.info.name, "exec");
+    let rebuilt = std::fs::read(&artifacts[0]).unwrap();
+    assert_ne!(rebuilt, bytes, "the tampered artifact was kept");
+}
+
+#[test]
+fn a_file_that_is_not_a_mixin_is_refused() {
+    let sb = Sandbox::new();
+    let bogus = sb.dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
+    let err = MixinEngine::new(None)
+        .unwrap()
+        .load("bogus", &bogus)
+        .err()
+        .expect("must fail");
+    assert!(
+        err.to_string().contains("is not a wasmix mixin component"),
+        "{err}"
+    );
+}

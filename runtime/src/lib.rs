@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod grant;
 pub mod lock;
 pub mod manifest;
+pub mod oci;
 pub mod plan;
 pub mod redact;
 pub mod resolve;

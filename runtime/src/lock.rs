@@ -13,6 +13,16 @@ use std::path::PathBuf;
 /// The lock file's name.
 pub const LOCK_FILE: &str = "wasmix.lock";
 
+/// A mixin pulled from a registry, pinned to the manifest digest it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedMixin {
+    /// The reference as written in `porter.yaml` (or derived from the
+    /// default namespace).
+    pub reference: String,
+    /// The manifest digest it resolved to when locked.
+    pub digest: String,
+}
+
 /// The lock file's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -20,6 +30,9 @@ pub struct Lock {
     pub version: u32,
     /// Bundle name.
     pub bundle: String,
+    /// Registry mixins by name, pinned by digest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mixins: BTreeMap<String, LockedMixin>,
     /// Per action, per step path (`install[0].exec`), the capabilities granted.
     pub grants: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
 }
@@ -77,6 +90,7 @@ impl Lock {
         Ok(Lock {
             version: 1,
             bundle: manifest.name.clone(),
+            mixins: BTreeMap::new(),
             grants,
         })
     }
@@ -98,24 +112,40 @@ impl Lock {
     }
 }
 
-/// Check `manifest` against its lock file and write the file when it is
-/// missing or out of date. Widened grants are refused unless `accept`.
-pub fn check(manifest: &Manifest, accept: bool) -> Result<(), LockError> {
+/// Read the lock file beside `manifest`, if there is one.
+pub fn read(manifest: &Manifest) -> Result<Option<Lock>, LockError> {
     let path = manifest.dir.join(LOCK_FILE);
-    let current = Lock::of(manifest)?;
     let file_err = |message: String| LockError::File {
         path: path.clone(),
         message,
     };
-    let previous = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(serde_yaml::from_str::<Lock>(&text).map_err(|e| {
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(serde_yaml::from_str::<Lock>(&text).map_err(|e| {
             file_err(format!(
                 "not a valid lock file: {e}; delete it to start afresh"
             ))
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(file_err(e.to_string())),
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(file_err(e.to_string())),
+    }
+}
+
+/// Check `manifest` against its lock file and write the file when it is
+/// missing or out of date, with the mixin `pins` this run used. Widened
+/// grants are refused unless `accept`.
+pub fn check(
+    manifest: &Manifest,
+    accept: bool,
+    pins: &BTreeMap<String, LockedMixin>,
+) -> Result<(), LockError> {
+    let path = manifest.dir.join(LOCK_FILE);
+    let mut current = Lock::of(manifest)?;
+    current.mixins = pins.clone();
+    let file_err = |message: String| LockError::File {
+        path: path.clone(),
+        message,
     };
+    let previous = read(manifest)?;
     if let Some(old) = &previous {
         if old == &current {
             return Ok(());

@@ -1,6 +1,6 @@
 //! The `wasmix` command line: a thin layer over the `wasmix` library.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use wasmix::driver::{DebugDriver, Driver, HostDriver};
 use wasmix::manifest::{self, Manifest};
+use wasmix::oci::artifact::{self, ArtifactMeta};
+use wasmix::oci::client::parse_reference;
+use wasmix::oci::{Cache, Registry, RegistryConfig, WasmManifest};
 use wasmix::plan::Plan;
 use wasmix::redact::{sanitize, MASK};
 use wasmix::resolve::MixinPath;
-use wasmix::run::{Event, Inputs, Limits, Outcome, RunError, Runtime};
+use wasmix::run::{Event, Inputs, Limits, OciSource, Outcome, RunError, Runtime};
 use wasmix::sandbox::MixinEngine;
 use wasmix::store::Store;
 
@@ -41,6 +44,20 @@ struct Cli {
     /// Output format
     #[arg(long, short, global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
+    /// Never touch the network: mixins must be in the cache
+    #[arg(long, global = true)]
+    offline: bool,
+    /// Registries (host:port) reachable over plain HTTP; comma-separated or repeated
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "WASMIX_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    insecure_registries: Vec<String>,
+    /// Namespace for bare mixin names not found on the mixin path (e.g. localhost:5000/wasmix)
+    #[arg(long, global = true, env = "WASMIX_MIXIN_NAMESPACE")]
+    mixin_namespace: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +116,93 @@ enum Command {
     /// Inspect installations
     #[command(subcommand)]
     Installation(InstallationCommand),
+    /// Publish, fetch and manage mixin artifacts
+    #[command(subcommand)]
+    Mixin(MixinCommand),
+    /// Manage the mixin cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Registry credentials
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Pin a bundle's registry mixins by digest in wasmix.lock
+    Lock {
+        /// Bundle directory or manifest file
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Follow tags that moved since the lock was written
+        #[arg(long)]
+        update: bool,
+        /// Accept capabilities the manifest grants beyond the lock file
+        #[arg(long)]
+        accept_capabilities: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MixinCommand {
+    /// Push a component as a Wasm OCI artifact
+    Push {
+        /// The component file
+        file: PathBuf,
+        /// Where to push it (registry/repository:tag)
+        reference: String,
+        /// Source URL to record in the annotations
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Pull an artifact into the cache
+    Pull {
+        /// Reference (tag or digest)
+        reference: String,
+    },
+    /// List cached artifacts
+    List,
+    /// Show an artifact's manifest, config, world and needs
+    Inspect {
+        /// Reference (tag or digest)
+        reference: String,
+    },
+    /// Remove cached artifacts by reference or digest (blobs go at `cache prune`)
+    Rm {
+        /// Reference or digest
+        reference: String,
+    },
+    /// Write artifacts into an OCI image-layout directory
+    Save {
+        /// References to save (pulled first if needed)
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// The directory to write
+        #[arg(long, short = 'O')]
+        out: PathBuf,
+    },
+    /// Import an OCI image-layout directory into the cache, checking every digest
+    Load {
+        /// The layout directory
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Delete blobs no cached artifact uses
+    Prune,
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Save credentials for a registry in Docker's config.json
+    Login {
+        /// Registry host[:port]
+        registry: String,
+        /// User name
+        #[arg(long, short)]
+        username: String,
+        /// Read the password from standard input
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -214,6 +318,27 @@ fn runtime(cli: &Cli, driver: DriverKind) -> Result<Runtime, Failure> {
         mixin_path,
         driver,
         limits: Limits::default(),
+        oci: Some(oci_source(cli)?),
+    })
+}
+
+fn registry(cli: &Cli) -> Result<Registry, Failure> {
+    let config = RegistryConfig {
+        insecure: cli.insecure_registries.clone(),
+        ..Default::default()
+    };
+    Ok(Registry::new(config)?)
+}
+
+fn oci_source(cli: &Cli) -> Result<OciSource, Failure> {
+    Ok(OciSource {
+        cache: Cache::open(&home(cli)?.join("cache").join("oci"))?,
+        registry: if cli.offline {
+            None
+        } else {
+            Some(registry(cli)?)
+        },
+        namespace: cli.mixin_namespace.clone(),
     })
 }
 
@@ -238,7 +363,274 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Explain { path, action } => explain(cli, path, action.as_deref()),
         Command::Schema { path } => schema(cli, path),
         Command::Installation(c) => installation(cli, c),
+        Command::Mixin(c) => mixin(cli, c),
+        Command::Cache(CacheCommand::Prune) => {
+            let (files, bytes) = oci_source(cli)?.cache.prune()?;
+            println!("removed {files} file(s), {bytes} bytes");
+            Ok(0)
+        }
+        Command::Registry(RegistryCommand::Login {
+            registry: host,
+            username,
+            password_stdin: _,
+        }) => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let reg = registry(cli)?;
+            reg.check_login(host, username, password)?;
+            let path = reg
+                .config()
+                .docker_config
+                .clone()
+                .ok_or_else(|| anyhow!("no Docker config path: set HOME or DOCKER_CONFIG"))?;
+            wasmix::oci::client::save_login(&path, host, username, password)?;
+            println!(
+                "login succeeded; credentials for {host} saved in {}",
+                path.display()
+            );
+            Ok(0)
+        }
+        Command::Lock {
+            path,
+            update,
+            accept_capabilities,
+        } => lock(cli, path, *update, *accept_capabilities),
     }
+}
+
+fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
+    let oci = oci_source(cli)?;
+    let max_layer = RegistryConfig::default().max_layer;
+    let need_registry = |what: &str| {
+        oci.registry.as_ref().ok_or_else(|| {
+            Failure::from(wasmix::oci::OciError::Offline {
+                reference: what.to_string(),
+            })
+        })
+    };
+    let json = cli.output == Format::Json;
+    match c {
+        MixinCommand::Push {
+            file,
+            reference,
+            source,
+        } => {
+            let wasm =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let engine = MixinEngine::new(None)?;
+            let loaded = engine.load("pushed", file)?;
+            let meta = ArtifactMeta {
+                name: loaded.info.name.clone(),
+                version: loaded.info.version.clone(),
+                source: source.clone(),
+                created: wasmix::store::rfc3339(wasmix::store::now()),
+                imports: loaded.imports.clone(),
+                exports: loaded.exports.clone(),
+            };
+            let art = artifact::build(&wasm, &meta);
+            let parsed = parse_reference(reference)?;
+            let digest = need_registry(reference)?.push(&wasm, &art, &parsed)?;
+            for (d, bytes) in [
+                (&art.config_digest, &art.config),
+                (&art.layer_digest, &wasm),
+                (&art.manifest_digest, &art.manifest),
+            ] {
+                oci.cache.write_blob(d, bytes)?;
+            }
+            oci.cache.record(
+                reference,
+                &digest,
+                &WasmManifest::parse(reference, &art.manifest, max_layer)?,
+            )?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"reference": reference, "digest": digest})
+                );
+            } else {
+                println!(
+                    "pushed {} {} as {reference}@{digest}",
+                    meta.name, meta.version
+                );
+            }
+        }
+        MixinCommand::Pull { reference } => {
+            let parsed = parse_reference(reference)?;
+            let (digest, m) = need_registry(reference)?.pull(&parsed, &oci.cache)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"reference": reference, "digest": digest, "size": m.layer.size})
+                );
+            } else {
+                println!("pulled {reference}@{digest} ({} bytes)", m.layer.size);
+            }
+        }
+        MixinCommand::List => {
+            let entries = oci.cache.entries();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else if entries.is_empty() {
+                println!("the mixin cache is empty");
+            } else {
+                println!(
+                    "{:<16} {:<10} {:<10} {:<73} REFERENCES",
+                    "MIXIN", "VERSION", "SIZE", "DIGEST"
+                );
+                for e in entries {
+                    println!(
+                        "{:<16} {:<10} {:<10} {:<73} {}",
+                        e.mixin.as_deref().unwrap_or("-"),
+                        e.version.as_deref().unwrap_or("-"),
+                        e.size,
+                        e.digest,
+                        e.references.join(", ")
+                    );
+                }
+            }
+        }
+        MixinCommand::Inspect { reference } => {
+            let cached = oci
+                .cache
+                .entries()
+                .into_iter()
+                .find(|e| &e.digest == reference || e.references.contains(reference));
+            let digest = match cached {
+                Some(e) => e.digest,
+                None => {
+                    need_registry(reference)?
+                        .pull(&parse_reference(reference)?, &oci.cache)?
+                        .0
+                }
+            };
+            let (m, path) = oci.cache.artifact(&digest, max_layer)?;
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&oci.cache.read_blob(&digest)?)?;
+            let config: serde_json::Value =
+                serde_json::from_slice(&oci.cache.read_blob(&m.config.digest)?)?;
+            let loaded = MixinEngine::new(None)?.load(m.mixin_name().unwrap_or("mixin"), &path)?;
+            let doc = serde_json::json!({
+                "reference": reference,
+                "digest": digest,
+                "manifest": manifest,
+                "config": config,
+                "world": config["component"]["target"],
+                "mixin": {"name": loaded.info.name, "version": loaded.info.version, "summary": loaded.info.summary},
+                "needs": loaded.imports,
+                "exports": loaded.exports,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!(
+                    "{reference}\n  digest:  {digest}\n  mixin:   {} {} ({})",
+                    loaded.info.name, loaded.info.version, loaded.info.summary
+                );
+                println!(
+                    "  world:   {}\n  layer:   {} ({} bytes)",
+                    doc["world"].as_str().unwrap_or("-"),
+                    m.layer.digest,
+                    m.layer.size
+                );
+                println!("  needs:   {}", loaded.imports.join(", "));
+                println!("  exports: {}", loaded.exports.join(", "));
+                println!(
+                    "manifest:\n{}\nconfig:\n{}",
+                    serde_json::to_string_pretty(&manifest)?,
+                    serde_json::to_string_pretty(&config)?
+                );
+            }
+        }
+        MixinCommand::Rm { reference } => {
+            let n = oci.cache.remove(reference);
+            if n == 0 {
+                return Err(bad_input(anyhow!(
+                    "no cached artifact matches {reference:?}; see `wasmix mixin list`"
+                )));
+            }
+            println!(
+                "removed {n} cached artifact(s); run `wasmix cache prune` to free their blobs"
+            );
+        }
+        MixinCommand::Save { references, out } => {
+            let mut items = Vec::new();
+            for r in references {
+                let cached = oci
+                    .cache
+                    .entries()
+                    .into_iter()
+                    .find(|e| &e.digest == r || e.references.contains(r));
+                let digest = match cached {
+                    Some(e) => e.digest,
+                    None => need_registry(r)?.pull(&parse_reference(r)?, &oci.cache)?.0,
+                };
+                items.push((r.clone(), digest));
+            }
+            wasmix::oci::layout::save(&oci.cache, &items, out, max_layer)?;
+            println!("saved {} artifact(s) to {}", items.len(), out.display());
+        }
+        MixinCommand::Load { dir } => {
+            let loaded = wasmix::oci::layout::load(&oci.cache, dir, max_layer)?;
+            println!("loaded {}", loaded.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+fn lock(cli: &Cli, path: &Path, update: bool, accept: bool) -> Result<u8, Failure> {
+    let manifest = load_manifest(path)?;
+    let oci = oci_source(cli)?;
+    let old = wasmix::lock::read(&manifest)
+        .map_err(|e| bad_input(e.into()))?
+        .map(|l| l.mixins)
+        .unwrap_or_default();
+    let mut pins = std::collections::BTreeMap::new();
+    let mut moved = Vec::new();
+    for d in manifest.mixins.iter() {
+        let Some(reference) = &d.reference else {
+            continue;
+        };
+        let registry = oci.registry.as_ref().ok_or_else(|| {
+            Failure::from(wasmix::oci::OciError::Offline {
+                reference: reference.clone(),
+            })
+        })?;
+        let (digest, _) = registry.resolve(&parse_reference(reference)?)?;
+        match old.get(&d.name) {
+            Some(p) if p.reference == *reference && p.digest != digest && !update => {
+                moved.push(format!(
+                    "  {} ({reference}): locked {}, now {digest}",
+                    d.name, p.digest
+                ));
+                pins.insert(d.name.clone(), p.clone());
+            }
+            _ => {
+                pins.insert(
+                    d.name.clone(),
+                    wasmix::lock::LockedMixin {
+                        reference: reference.clone(),
+                        digest,
+                    },
+                );
+            }
+        }
+    }
+    if !moved.is_empty() {
+        return Err(bad_input(anyhow!(
+            "tags moved since wasmix.lock was written:\n{}\nwasmix keeps using the locked digests; run `wasmix lock --update` to follow the tags",
+            moved.join("\n")
+        )));
+    }
+    wasmix::lock::check(&manifest, accept, &pins).map_err(|e| bad_input(e.into()))?;
+    for (name, p) in &pins {
+        println!("{name}: {}@{}", p.reference, p.digest);
+    }
+    println!(
+        "{} is up to date",
+        manifest.dir.join(wasmix::lock::LOCK_FILE).display()
+    );
+    Ok(0)
 }
 
 fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, Failure> {
@@ -292,7 +684,8 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| manifest.name.clone());
     let rt = runtime(cli, a.driver)?;
     let prepared = rt.prepare(&manifest, name)?;
-    wasmix::lock::check(&manifest, a.accept_capabilities).map_err(|e| bad_input(e.into()))?;
+    wasmix::lock::check(&manifest, a.accept_capabilities, &prepared.pins)
+        .map_err(|e| bad_input(e.into()))?;
     let text = cli.output == Format::Text;
     if text {
         for w in &prepared.warnings {

@@ -3,7 +3,10 @@
 
 use crate::driver::Driver;
 use crate::grant::delimiters;
+use crate::lock::LockedMixin;
 use crate::manifest::{applies, Manifest, Parameter};
+use crate::oci::client::parse_reference;
+use crate::oci::{Cache, OciError, Registry};
 use crate::plan::{Plan, PlanError};
 use crate::redact::Redactor;
 use crate::resolve::{MixinPath, NotFound};
@@ -50,6 +53,9 @@ pub enum RunError {
     /// The manifest grants more than its lock file records.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// A registry, an artifact or the cache failed.
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
 }
 
 /// Values given for this run.
@@ -127,8 +133,21 @@ pub struct Prepared {
     pub plan: Plan,
     /// Loaded mixins by name.
     pub mixins: BTreeMap<String, Arc<LoadedMixin>>,
+    /// Registry mixins and the digests they are pinned to, for the lock file.
+    pub pins: BTreeMap<String, LockedMixin>,
     /// Lint warnings (located), which do not stop a run.
     pub warnings: Vec<String>,
+}
+
+/// Where registry mixins come from.
+pub struct OciSource {
+    /// The content-addressed cache.
+    pub cache: Cache,
+    /// The registry client; `None` when offline.
+    pub registry: Option<Registry>,
+    /// Namespace for bare mixin names not found locally
+    /// (`localhost:5000/wasmix` makes `exec` mean `localhost:5000/wasmix/exec:<version or latest>`).
+    pub namespace: Option<String>,
 }
 
 /// Everything needed to run actions.
@@ -141,17 +160,119 @@ pub struct Runtime {
     pub driver: Arc<dyn Driver>,
     /// Per-step limits.
     pub limits: Limits,
+    /// Registry mixins: cache, client, default namespace.
+    pub oci: Option<OciSource>,
 }
 
 impl Runtime {
+    /// Find the component for mixin `name`: pulled by digest (the lock
+    /// file's pin, or the reference resolved once) into the cache, or from
+    /// the local mixin path.
+    fn locate(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+        pins: &BTreeMap<String, LockedMixin>,
+    ) -> Result<(std::path::PathBuf, Option<(LockedMixin, String)>), RunError> {
+        let decl = manifest.mixin(name);
+        let reference = match (decl.and_then(|d| d.reference.clone()), &self.oci) {
+            (Some(r), _) => Some(r),
+            (
+                None,
+                Some(OciSource {
+                    namespace: Some(ns),
+                    ..
+                }),
+            ) if self.mixin_path.locate(name).is_err() => {
+                let tag = decl
+                    .and_then(|d| d.version.clone())
+                    .filter(|v| !v.contains(['>', '<', '*', '^', '~', ' ', ',']));
+                Some(format!(
+                    "{}/{name}:{}",
+                    ns.trim_end_matches('/'),
+                    tag.unwrap_or_else(|| "latest".into())
+                ))
+            }
+            _ => None,
+        };
+        let Some(reference) = reference else {
+            return Ok((self.mixin_path.locate(name)?, None));
+        };
+        let Some(oci) = &self.oci else {
+            return Err(RunError::Input(format!(
+                "mixin {name} names registry reference {reference} but no OCI cache is configured"
+            )));
+        };
+        let parsed = parse_reference(&reference)?;
+        let max_layer = oci
+            .registry
+            .as_ref()
+            .map(|r| r.config().max_layer)
+            .unwrap_or(256 << 20);
+        let pinned = pins
+            .get(name)
+            .filter(|p| p.reference == reference)
+            .map(|p| p.digest.clone());
+        let digest = match pinned.or_else(|| parsed.digest().map(str::to_string)) {
+            Some(d) => d,
+            None => {
+                let registry = oci.registry.as_ref().ok_or(OciError::Offline {
+                    reference: reference.clone(),
+                })?;
+                registry.pull(&parsed, &oci.cache)?.0
+            }
+        };
+        if oci.cache.artifact(&digest, max_layer).is_err() {
+            let registry = oci.registry.as_ref().ok_or(OciError::Offline {
+                reference: format!("{reference} ({digest})"),
+            })?;
+            let by_digest = oci_client::Reference::with_digest(
+                parsed.registry().to_string(),
+                parsed.repository().to_string(),
+                digest.clone(),
+            );
+            registry.pull(&by_digest, &oci.cache)?;
+            oci.cache.record(
+                &reference,
+                &digest,
+                &oci.cache.artifact(&digest, max_layer)?.0,
+            )?;
+        }
+        let (wasm_manifest, path) = oci.cache.artifact(&digest, max_layer)?;
+        Ok((
+            path,
+            Some((
+                LockedMixin { reference, digest },
+                wasm_manifest.layer.digest,
+            )),
+        ))
+    }
+
     /// Plan `action`, load its mixins, and check every step against its
     /// mixin's schema and lint rules. Nothing runs.
     pub fn prepare(&self, manifest: &Manifest, action: &str) -> Result<Prepared, RunError> {
         let plan = Plan::new(manifest, action)?;
+        let pins = crate::lock::read(manifest)?
+            .map(|l| l.mixins)
+            .unwrap_or_default();
         let mut mixins = BTreeMap::new();
+        let mut new_pins = BTreeMap::new();
         for name in plan.mixins() {
-            let path = self.mixin_path.locate(name)?;
+            let (path, pin) = self.locate(manifest, name, &pins)?;
             let loaded = self.engine.load(name, &path)?;
+            if let Some((pin, layer)) = pin {
+                // The loader hashed the bytes it compiled: they must be the
+                // layer the manifest (pinned by digest) names.
+                if loaded.digest != layer {
+                    return Err(OciError::Digest {
+                        what: format!("component of {}", pin.reference),
+                        expected: layer,
+                        actual: loaded.digest,
+                    }
+                    .into());
+                }
+                new_pins.insert(name.to_string(), pin);
+            }
             if let Some(req) = manifest.mixin(name).and_then(|d| d.version.as_deref()) {
                 check_version(name, req, &loaded)?;
             }
@@ -213,6 +334,7 @@ impl Runtime {
         Ok(Prepared {
             plan,
             mixins,
+            pins: new_pins,
             warnings,
         })
     }

@@ -17,6 +17,7 @@ fn runtime(limits: Limits, cache: Option<std::path::PathBuf>) -> Runtime {
         mixin_path: MixinPath(vec![mixin_dir()]),
         driver: Arc::new(HostDriver),
         limits,
+        oci: None,
     }
 }
 

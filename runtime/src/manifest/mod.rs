@@ -472,6 +472,24 @@ impl Loader<'_> {
                     continue;
                 }
             }
+            let mut config = config;
+            let reference = match &mut config {
+                Value::Mapping(m) => match m.remove("reference") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(r)) => Some(r),
+                    Some(other) => {
+                        self.problem(
+                            &join(&join(&path, &name), "reference"),
+                            format!(
+                                "reference must be an OCI reference string, found {}",
+                                kind_of(&other)
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let Some((config, grants, limits)) =
                 self.split_runtime_keys(&join(&path, &name), config)
             else {
@@ -483,6 +501,7 @@ impl Loader<'_> {
                 config,
                 grants,
                 limits,
+                reference,
                 path,
             });
         }

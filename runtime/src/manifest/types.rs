@@ -104,6 +104,9 @@ pub struct MixinDecl {
     pub grants: GrantSpec,
     /// Limits for every step of this mixin.
     pub limits: LimitSpec,
+    /// OCI reference to pull the component from (`reference:` in its
+    /// declaration), instead of the local mixin path.
+    pub reference: Option<String>,
     /// Path in the document, for errors.
     pub path: String,
 }

@@ -76,6 +76,10 @@ pub struct LoadedMixin {
     pub step_schema: serde_json::Value,
     /// Where it was loaded from.
     pub path: PathBuf,
+    /// The component's import names (interfaces it needs from the host).
+    pub imports: Vec<String>,
+    /// The component's export names.
+    pub exports: Vec<String>,
     pub(crate) pre: MixinPre<StepState>,
 }
 
@@ -155,12 +159,23 @@ impl MixinEngine {
                 path: path.to_path_buf(),
                 reason: format!("its step schema is not JSON: {e}"),
             })?;
+        let ty = component.component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         Ok(LoadedMixin {
             name: name.to_string(),
             digest: format!("sha256:{digest}"),
             info,
             step_schema,
             path: path.to_path_buf(),
+            imports,
+            exports,
             pre,
         })
     }

@@ -1,0 +1,438 @@
+//! A registry client for mixin artifacts, over `oci-client`.
+//!
+//! What this adds to `oci-client`: digests are always computed here from the
+//! bytes received (a `Docker-Content-Digest` header is never trusted), blobs
+//! stream into the cache with their size capped at the descriptor's and the
+//! configured limit, plain HTTP is used only for hosts listed as insecure,
+//! credentials come from Docker's `config.json` (and its credential
+//! helpers), and transient failures are retried with backoff.
+
+use super::{sha256_digest, Artifact, Cache, OciError, WasmManifest, MANIFEST_MEDIA_TYPE};
+use base64::Engine as _;
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to talk to registries.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Registries (`host:port`) that may be reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Largest manifest accepted.
+    pub max_manifest: u64,
+    /// Largest component accepted.
+    pub max_layer: u64,
+    /// Connect and read timeout.
+    pub timeout: Duration,
+    /// Attempts after the first for transient failures.
+    pub retries: u32,
+    /// Docker's `config.json` for credentials.
+    pub docker_config: Option<PathBuf>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        let docker_config = std::env::var_os("DOCKER_CONFIG")
+            .map(|d| PathBuf::from(d).join("config.json"))
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
+            });
+        RegistryConfig {
+            insecure: Vec::new(),
+            max_manifest: 4 << 20,
+            max_layer: 256 << 20,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            docker_config,
+        }
+    }
+}
+
+/// A connection to registries.
+pub struct Registry {
+    client: Client,
+    rt: tokio::runtime::Runtime,
+    config: RegistryConfig,
+}
+
+/// Parse an OCI reference (`host/repo:tag`, `host/repo@sha256:…`).
+pub fn parse_reference(text: &str) -> Result<Reference, OciError> {
+    text.parse::<Reference>().map_err(|e| OciError::Reference {
+        reference: text.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl Registry {
+    /// A client with `config`.
+    pub fn new(config: RegistryConfig) -> Result<Registry, OciError> {
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
+            read_timeout: Some(config.timeout),
+            connect_timeout: Some(config.timeout),
+            user_agent: concat!("wasmix/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| OciError::Io {
+                path: "tokio runtime".into(),
+                source,
+            })?;
+        Ok(Registry { client, rt, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Credentials for `registry` from Docker's config: `auths` entries, a
+    /// per-registry `credHelpers` helper, or the `credsStore` helper.
+    pub fn auth_for(&self, registry: &str) -> Result<RegistryAuth, OciError> {
+        let Some(path) = &self.config.docker_config else {
+            return Ok(RegistryAuth::Anonymous);
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(RegistryAuth::Anonymous);
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| OciError::Auth {
+            registry: registry.into(),
+            reason: format!("{} is not valid JSON: {e}", path.display()),
+        })?;
+        if let Some(auth) = doc["auths"][registry]["auth"].as_str() {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| {
+                    s.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                });
+            return match decoded {
+                Some((u, p)) => Ok(RegistryAuth::Basic(u, p)),
+                None => Err(OciError::Auth {
+                    registry: registry.into(),
+                    reason: format!(
+                        "the auth entry in {} is not base64 user:password",
+                        path.display()
+                    ),
+                }),
+            };
+        }
+        let helper = doc["credHelpers"][registry]
+            .as_str()
+            .or_else(|| doc["credsStore"].as_str());
+        match helper {
+            Some(h) => credential_helper(h, registry),
+            None => Ok(RegistryAuth::Anonymous),
+        }
+    }
+
+    fn retry<T>(
+        &self,
+        registry: &str,
+        what: &str,
+        op: impl AsyncFnMut() -> Result<T, OciDistributionError>,
+    ) -> Result<T, OciError> {
+        let mut op = op;
+        self.rt.block_on(async {
+            let mut attempt = 0;
+            loop {
+                match op().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) if attempt < self.config.retries && transient(&e) => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    }
+                    Err(e) => return Err(map_error(registry, what, e)),
+                }
+            }
+        })
+    }
+
+    /// Resolve `reference` to its manifest digest, computed from the bytes.
+    pub fn resolve(&self, reference: &Reference) -> Result<(String, Vec<u8>), OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let (bytes, _claimed) = self.retry(&registry, &reference.whole(), async || {
+            self.client
+                .pull_manifest_raw(reference, &auth, &[MANIFEST_MEDIA_TYPE])
+                .await
+        })?;
+        if bytes.len() as u64 > self.config.max_manifest {
+            return Err(OciError::TooLarge {
+                what: format!("{} manifest", reference.whole()),
+                size: bytes.len() as u64,
+                limit: self.config.max_manifest,
+            });
+        }
+        let digest = sha256_digest(&bytes);
+        if let Some(pinned) = reference.digest() {
+            if pinned != digest {
+                return Err(OciError::Digest {
+                    what: format!("manifest {}", reference.whole()),
+                    expected: pinned.into(),
+                    actual: digest,
+                });
+            }
+        }
+        Ok((digest, bytes.to_vec()))
+    }
+
+    /// Pull `reference` into `cache`: resolve it once, then fetch and check
+    /// every blob by digest. Returns the manifest digest.
+    pub fn pull(
+        &self,
+        reference: &Reference,
+        cache: &Cache,
+    ) -> Result<(String, WasmManifest), OciError> {
+        let shown = reference.whole();
+        let (digest, manifest_bytes) = self.resolve(reference)?;
+        let manifest = WasmManifest::parse(&shown, &manifest_bytes, self.config.max_layer)?;
+        let by_digest = Reference::with_digest(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            digest.clone(),
+        );
+        for d in [&manifest.config, &manifest.layer] {
+            if !cache.has_blob(&d.digest) {
+                self.fetch_blob(&by_digest, d, cache)?;
+            }
+        }
+        cache.write_blob(&digest, &manifest_bytes)?;
+        cache.record(&shown, &digest, &manifest)?;
+        Ok((digest, manifest))
+    }
+
+    fn fetch_blob(
+        &self,
+        reference: &Reference,
+        d: &super::artifact::Descriptor,
+        cache: &Cache,
+    ) -> Result<(), OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        // Authenticates (and caches a token) before streaming.
+        self.retry(&registry, &reference.whole(), async || {
+            self.client
+                .store_auth_if_needed(reference.resolve_registry(), &auth)
+                .await;
+            Ok(())
+        })?;
+        let oci_desc = oci_client::manifest::OciDescriptor {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size,
+            urls: None,
+            annotations: None,
+            artifact_type: None,
+        };
+        let limit = (d.size as u64).min(self.config.max_layer);
+        let mut writer = cache.writer(&d.digest, limit)?;
+        let stalled = self.config.timeout;
+        self.rt.block_on(async {
+            let mut stream = self
+                .client
+                .pull_blob_stream(reference, &oci_desc)
+                .await
+                .map_err(|e| map_error(&registry, &d.digest, e))?;
+            loop {
+                let next = tokio::time::timeout(stalled, stream.stream.next())
+                    .await
+                    .map_err(|_| OciError::Registry {
+                        registry: registry.clone(),
+                        reason: format!("blob {} stalled for {}s", d.digest, stalled.as_secs()),
+                    })?;
+                match next {
+                    None => break,
+                    Some(Ok(chunk)) => writer.write(&chunk)?,
+                    Some(Err(e)) => {
+                        return Err(OciError::Registry {
+                            registry: registry.clone(),
+                            reason: format!("blob {}: {e}", d.digest),
+                        })
+                    }
+                }
+            }
+            Ok::<(), OciError>(())
+        })?;
+        writer.commit()
+    }
+
+    /// Push component `wasm` as `artifact` to `reference`; returns the
+    /// manifest digest.
+    pub fn push(
+        &self,
+        wasm: &[u8],
+        artifact: &Artifact,
+        reference: &Reference,
+    ) -> Result<String, OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let shown = reference.whole();
+        self.retry(&registry, &shown, async || {
+            self.client
+                .store_auth_if_needed(reference.resolve_registry(), &auth)
+                .await;
+            self.client
+                .auth(reference, &auth, oci_client::RegistryOperation::Push)
+                .await
+                .map(|_| ())
+        })?;
+        self.retry(&registry, &shown, async || {
+            self.client
+                .push_blob(reference, artifact.config.clone(), &artifact.config_digest)
+                .await
+        })?;
+        self.retry(&registry, &shown, async || {
+            self.client
+                .push_blob(reference, wasm.to_vec(), &artifact.layer_digest)
+                .await
+        })?;
+        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        self.retry(&registry, &shown, async || {
+            self.client
+                .push_manifest_raw(reference, artifact.manifest.clone(), content_type.clone())
+                .await
+        })?;
+        Ok(artifact.manifest_digest.clone())
+    }
+
+    /// Check that `user`/`password` work for `registry` (a 404 for a
+    /// made-up repository proves the credentials were accepted).
+    pub fn check_login(&self, registry: &str, user: &str, password: &str) -> Result<(), OciError> {
+        let probe = parse_reference(&format!("{registry}/wasmix-login-check/none:none"))?;
+        let auth = RegistryAuth::Basic(user.into(), password.into());
+        let result = self
+            .rt
+            .block_on(async { self.client.fetch_manifest_digest(&probe, &auth).await });
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match map_error(registry, "login", e) {
+                OciError::Registry { reason, .. }
+                    if reason.contains("not found")
+                        || reason.contains("NAME_UNKNOWN")
+                        || reason.contains("MANIFEST_UNKNOWN") =>
+                {
+                    Ok(())
+                }
+                other => Err(other),
+            },
+        }
+    }
+}
+
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => r.is_timeout() || r.is_connect() || r.is_request(),
+        OciDistributionError::ServerError { code, .. } => *code >= 500,
+        _ => false,
+    }
+}
+
+fn map_error(registry: &str, what: &str, e: OciDistributionError) -> OciError {
+    let text = e.to_string();
+    let auth = matches!(
+        e,
+        OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::UnauthorizedError { .. }
+    ) || text.contains("UNAUTHORIZED")
+        || text.contains("401");
+    if auth {
+        return OciError::Auth {
+            registry: registry.into(),
+            reason: text,
+        };
+    }
+    let reason = match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => format!("{what}: not found"),
+        _ => format!("{what}: {text}"),
+    };
+    OciError::Registry {
+        registry: registry.into(),
+        reason,
+    }
+}
+
+fn credential_helper(helper: &str, registry: &str) -> Result<RegistryAuth, OciError> {
+    use std::io::Write;
+    let program = format!("docker-credential-{helper}");
+    let fail = |reason: String| OciError::Auth {
+        registry: registry.into(),
+        reason,
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("credential helper {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("credential helper {program}: {e}")))?;
+    if !out.status.success() {
+        // Helpers say "credentials not found" for registries they do not know.
+        return Ok(RegistryAuth::Anonymous);
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        fail(format!(
+            "credential helper {program} printed invalid JSON: {e}"
+        ))
+    })?;
+    match (doc["Username"].as_str(), doc["Secret"].as_str()) {
+        (Some("<token>"), Some(token)) => Ok(RegistryAuth::Bearer(token.into())),
+        (Some(u), Some(s)) => Ok(RegistryAuth::Basic(u.into(), s.into())),
+        _ => Err(fail(format!(
+            "credential helper {program} gave no Username/Secret"
+        ))),
+    }
+}
+
+/// Store `user`/`password` for `registry` in Docker's `config.json`, keeping
+/// every other entry.
+pub fn save_login(
+    config_path: &std::path::Path,
+    registry: &str,
+    user: &str,
+    password: &str,
+) -> Result<(), OciError> {
+    let io = |source| OciError::Io {
+        path: config_path.display().to_string(),
+        source,
+    };
+    let mut doc: serde_json::Value = match std::fs::read_to_string(config_path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?,
+        Err(_) => serde_json::json!({}),
+    };
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    if !doc["auths"].is_object() {
+        doc["auths"] = serde_json::json!({});
+    }
+    doc["auths"][registry] = serde_json::json!({ "auth": token });
+    if let Some(dir) = config_path.parent() {
+        crate::fsutil::private_dir(dir).map_err(io)?;
+    }
+    crate::fsutil::write_atomic(
+        config_path,
+        serde_json::to_string_pretty(&doc).expect("JSON").as_bytes(),
+    )
+    .map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(config_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    Ok(())
+}

@@ -58,6 +58,9 @@ struct Cli {
     /// Namespace for bare mixin names not found on the mixin path (e.g. localhost:5000/wasmix)
     #[arg(long, global = true, env = "WASMIX_MIXIN_NAMESPACE")]
     mixin_namespace: Option<String>,
+    /// Largest mixin component accepted from a registry, in bytes
+    #[arg(long, global = true, env = "WASMIX_MAX_MIXIN_SIZE", default_value_t = 256 << 20)]
+    max_mixin_size: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -325,6 +328,7 @@ fn runtime(cli: &Cli, driver: DriverKind) -> Result<Runtime, Failure> {
 fn registry(cli: &Cli) -> Result<Registry, Failure> {
     let config = RegistryConfig {
         insecure: cli.insecure_registries.clone(),
+        max_layer: cli.max_mixin_size,
         ..Default::default()
     };
     Ok(Registry::new(config)?)
@@ -401,7 +405,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
 
 fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     let oci = oci_source(cli)?;
-    let max_layer = RegistryConfig::default().max_layer;
+    let max_layer = cli.max_mixin_size;
     let need_registry = |what: &str| {
         oci.registry.as_ref().ok_or_else(|| {
             Failure::from(wasmix::oci::OciError::Offline {

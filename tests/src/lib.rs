@@ -137,3 +137,93 @@ impl Run {
         self
     }
 }
+
+/// A real OCI registry (Debian's `docker-registry`, CNCF distribution) on
+/// 127.0.0.1, with a throwaway config and storage; stopped at drop.
+pub struct RegistryServer {
+    child: std::process::Child,
+    /// Storage and config directory.
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl RegistryServer {
+    /// Start one, optionally requiring htpasswd basic auth for `(user, password)`.
+    pub fn start(auth: Option<(&str, &str)>) -> RegistryServer {
+        let bin = [
+            "/usr/bin/docker-registry",
+            "/usr/local/bin/registry",
+            "/usr/bin/registry",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect(
+            "docker-registry is not installed: `apt-get install docker-registry` (.ci/run does)",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let out = std::process::Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils)");
+            assert!(out.status.success(), "htpasswd failed");
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("htpasswd file");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wasmix-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).expect("config");
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).expect("log"))
+            .spawn()
+            .expect("start docker-registry");
+        let server = RegistryServer { child, dir, addr };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(&server.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registry did not start: {}",
+                std::fs::read_to_string(server.dir.path().join("registry.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// The blob files of the registry's storage for `digest`.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Stop it now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RegistryServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

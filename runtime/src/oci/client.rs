@@ -253,10 +253,23 @@ impl Registry {
                     None => break,
                     Some(Ok(chunk)) => writer.write(&chunk)?,
                     Some(Err(e)) => {
-                        return Err(OciError::Registry {
-                            registry: registry.clone(),
-                            reason: format!("blob {}: {e}", d.digest),
-                        })
+                        // oci-client checks the digest as it streams; say so plainly.
+                        let text = e.to_string();
+                        let actual = text
+                            .split("got ")
+                            .nth(1)
+                            .filter(|_| text.contains("digest"));
+                        return Err(match actual {
+                            Some(actual) => OciError::Digest {
+                                what: format!("blob from {registry}"),
+                                expected: d.digest.clone(),
+                                actual: actual.trim().to_string(),
+                            },
+                            None => OciError::Registry {
+                                registry: registry.clone(),
+                                reason: format!("blob {}: {text}", d.digest),
+                            },
+                        });
                     }
                 }
             }
@@ -315,10 +328,11 @@ impl Registry {
         match result {
             Ok(_) => Ok(()),
             Err(e) => match map_error(registry, "login", e) {
+                // The made-up repository does not exist, so the registry
+                // accepted the credentials.
                 OciError::Registry { reason, .. }
-                    if reason.contains("not found")
-                        || reason.contains("NAME_UNKNOWN")
-                        || reason.contains("MANIFEST_UNKNOWN") =>
+                    if reason.to_lowercase().contains("unknown")
+                        || reason.contains("not found") =>
                 {
                     Ok(())
                 }

@@ -1,0 +1,552 @@
+//! Mixins as OCI artifacts against a real registry (Debian's
+//! `docker-registry`), with `skopeo` and `oras` as independent clients.
+
+use serde_json::Value;
+use wasmix_e2e::{mixin_dir, RegistryServer, Run, Sandbox};
+
+/// Run the CLI against `reg`: plain HTTP allowed for it only, and a private
+/// Docker config so the operator's real credentials are never read.
+fn w(sb: &Sandbox, reg: &RegistryServer, args: &[&str]) -> Run {
+    w_env(sb, reg, args, &[])
+}
+
+fn w_env(sb: &Sandbox, reg: &RegistryServer, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let docker = sb.dir.path().join("docker");
+    let mut all: Vec<(&str, &str)> = vec![
+        ("WASMIX_INSECURE_REGISTRIES", reg.addr.as_str()),
+        ("DOCKER_CONFIG", docker.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    sb.wasmix_env(args, &all)
+}
+
+fn exec_wasm() -> String {
+    mixin_dir().join("wasmix_exec.wasm").display().to_string()
+}
+
+fn push(sb: &Sandbox, reg: &RegistryServer, file: &str, reference: &str) -> String {
+    let run = w(
+        sb,
+        reg,
+        &["mixin", "push", file, reference, "--output", "json"],
+    );
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
+    doc["digest"].as_str().unwrap().to_string()
+}
+
+fn bundle(sb: &Sandbox, name: &str, reference: &str) -> std::path::PathBuf {
+    let m = format!(
+        "schemaVersion: 1.0.0\nname: {name}\nversion: 0.1.0\nmixins:\n  - exec:\n      reference: {reference}\ninstall:\n  - exec:\n      command: echo\n      arguments: [hello from the registry]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+    );
+    sb.bundle(name, &m, &[])
+}
+
+#[test]
+fn pushed_artifacts_follow_the_wasm_layout_and_install_offline_from_the_cache() {
+    let mut reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    let digest = push(&sb, &reg, &exec_wasm(), &reference);
+
+    // An independent client reads what wasmix pushed.
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/wasm");
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.version"],
+        "0.1.0"
+    );
+    assert_eq!(
+        wasmix::oci::sha256_digest(&out.stdout),
+        digest,
+        "the digest wasmix reports is the manifest's"
+    );
+
+    // A clean cache (new home): the install pulls, pins, and runs.
+    let sb = Sandbox::new();
+    let b = bundle(&sb, "reg", &reference);
+    let run = w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("hello from the registry"),
+        "{}",
+        run.all()
+    );
+    let lock = std::fs::read_to_string(b.join("wasmix.lock")).unwrap();
+    assert!(lock.contains(&digest), "{lock}");
+
+    // With the registry gone, the second install needs no network at all.
+    reg.stop();
+    w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+            "--offline",
+        ],
+    )
+    .expect_code(0);
+    w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    )
+    .expect_code(0);
+
+    let list = w(&sb, &reg, &["mixin", "list", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&list.stdout()).unwrap();
+    assert_eq!(doc[0]["digest"], digest.as_str());
+    assert_eq!(doc[0]["mixin"], "exec");
+
+    // A clean cache and no registry: offline fails, naming what is missing.
+    let fresh = Sandbox::new();
+    std::fs::copy(
+        b.join("porter.yaml"),
+        fresh.bundle("again", "", &[]).join("porter.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        b.join("wasmix.lock"),
+        fresh.dir.path().join("again/wasmix.lock"),
+    )
+    .unwrap();
+    let run = w(
+        &fresh,
+        &reg,
+        &[
+            "install",
+            fresh.dir.path().join("again").to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+            "--offline",
+        ],
+    );
+    run.expect_code(3);
+    assert!(
+        run.stderr()
+            .contains("is not in the cache and --offline forbids the network"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn oras_reads_what_wasmix_pushes_and_wasmix_runs_what_oras_pushes() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    push(&sb, &reg, &exec_wasm(), &reference);
+    let out_dir = sb.dir.path().join("oras-out");
+    let foreign = format!("{}/oras/exec:1.0", reg.addr);
+    let work = sb.dir.path().join("oras-push");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::copy(exec_wasm(), work.join("exec.wasm")).unwrap();
+    std::fs::write(
+        work.join("config.json"),
+        r#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
+    )
+    .unwrap();
+    let script = format!(
+        r#"
+import oras.client, os
+c = oras.client.OrasClient(hostname="{addr}", insecure=True)
+files = c.pull(target="{reference}", outdir="{out}")
+print("pulled", files)
+os.chdir("{work}")
+c.push(target="{foreign}", files=["exec.wasm:application/wasm"], manifest_config="config.json:application/vnd.wasm.config.v0+json", disable_path_validation=True)
+print("pushed")
+"#,
+        addr = reg.addr,
+        out = out_dir.display(),
+        work = work.display()
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "oras: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pulled = std::fs::read(out_dir.join("exec.wasm")).expect("oras wrote exec.wasm");
+    assert_eq!(pulled, std::fs::read(exec_wasm()).unwrap());
+
+    let b = bundle(&sb, "from-oras", &foreign);
+    let run = w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("hello from the registry"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn tampered_oversized_and_foreign_artifacts_are_refused() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    push(&sb, &reg, &exec_wasm(), &reference);
+    let wasm = std::fs::read(exec_wasm()).unwrap();
+    let layer = wasmix::oci::sha256_digest(&wasm);
+
+    // Over the configured size: refused from the manifest, before any download.
+    let fresh = Sandbox::new();
+    let run = w_env(
+        &fresh,
+        &reg,
+        &["mixin", "pull", &reference],
+        &[("WASMIX_MAX_MIXIN_SIZE", "100000")],
+    );
+    run.expect_code(3);
+    assert!(
+        run.stderr().contains("is over the limit of 100000 bytes"),
+        "{}",
+        run.all()
+    );
+
+    // The registry's copy of the layer is corrupted: the digest check refuses it,
+    // and the cache keeps nothing of it.
+    let blob = reg.blob_file(&layer);
+    let mut bad = wasm.clone();
+    bad[1000] ^= 0xff;
+    std::fs::write(&blob, &bad).unwrap();
+    assert_ne!(
+        wasmix::oci::sha256_digest(&std::fs::read(&blob).unwrap()),
+        layer
+    );
+    let run = w(&fresh, &reg, &["mixin", "pull", &reference]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("digest mismatch"), "{}", run.all());
+    let cache = fresh.home().join("cache/oci");
+    let blobs: Vec<_> = std::fs::read_dir(cache.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !blobs.iter().any(|b| layer.ends_with(b.to_str().unwrap())),
+        "the bad layer was kept"
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.join("tmp")).unwrap().count(),
+        0,
+        "temporary files were left behind"
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.join("entries")).unwrap().count(),
+        0,
+        "an entry was recorded"
+    );
+
+    // Longer than its descriptor says: stopped at the descriptor's size.
+    let mut long = wasm.clone();
+    long.extend(std::iter::repeat_n(0u8, 1 << 20));
+    std::fs::write(&blob, &long).unwrap();
+    let run = w(&fresh, &reg, &["mixin", "pull", &reference]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("over the limit of"), "{}", run.all());
+    std::fs::write(&blob, &wasm).unwrap();
+
+    // A foreign layer media type is not a mixin.
+    let work = sb.dir.path().join("oras");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("x.bin"), b"not wasm").unwrap();
+    std::fs::write(work.join("config.json"), "{}").unwrap();
+    let foreign = format!("{}/other/blob:1", reg.addr);
+    let script = format!(
+        "import oras.client, os\nos.chdir('{}')\noras.client.OrasClient(hostname='{}', insecure=True).push(target='{foreign}', files=['x.bin:application/octet-stream'], manifest_config='config.json:application/vnd.oci.image.config.v1+json', disable_path_validation=True)\n",
+        work.display(),
+        reg.addr
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = w(&fresh, &reg, &["mixin", "pull", &foreign]);
+    run.expect_code(3);
+    assert!(
+        run.stderr()
+            .contains("not a Wasm component artifact: config media type"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_moved_tag_is_not_followed_until_the_lock_is_updated() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:stable", reg.addr);
+    let first = push(&sb, &reg, &exec_wasm(), &reference);
+    let b = bundle(&sb, "moving", &reference);
+    w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    )
+    .expect_code(0);
+    // Someone re-points the tag at another component.
+    let second = push(
+        &sb,
+        &reg,
+        &mixin_dir().join("wasmix_probe.wasm").display().to_string(),
+        &reference,
+    );
+    assert_ne!(first, second);
+    let run = w(&sb, &reg, &["lock", b.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains(&format!("locked {first}, now {second}")),
+        "{}",
+        run.all()
+    );
+    // Installs keep running the locked digest, even from a clean cache.
+    let clean = Sandbox::new();
+    std::fs::create_dir_all(clean.dir.path()).unwrap();
+    let run = w(
+        &clean,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("hello from the registry"),
+        "{}",
+        run.all()
+    );
+    assert!(std::fs::read_to_string(b.join("wasmix.lock"))
+        .unwrap()
+        .contains(&first));
+    // Following the tag is explicit.
+    w(&sb, &reg, &["lock", b.to_str().unwrap(), "--update"]).expect_code(0);
+    assert!(std::fs::read_to_string(b.join("wasmix.lock"))
+        .unwrap()
+        .contains(&second));
+}
+
+#[test]
+fn registries_with_auth_need_credentials_and_say_so() {
+    let reg = RegistryServer::start(Some(("mixer", "s3cret-pass")));
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    let run = w(&sb, &reg, &["mixin", "push", &exec_wasm(), &reference]);
+    run.expect_code(3);
+    assert!(
+        run.stderr()
+            .contains(&format!("registry {}: authentication failed", reg.addr)),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr().contains("wasmix registry login"),
+        "{}",
+        run.all()
+    );
+
+    let login = |password: &str| {
+        let docker = sb.dir.path().join("docker");
+        let mut child = std::process::Command::new(wasmix_e2e::wasmix_bin())
+            .args([
+                "registry",
+                "login",
+                &reg.addr,
+                "-u",
+                "mixer",
+                "--password-stdin",
+            ])
+            .env("WASMIX_HOME", sb.home())
+            .env("WASMIX_INSECURE_REGISTRIES", &reg.addr)
+            .env("DOCKER_CONFIG", &docker)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        Run(child.wait_with_output().unwrap())
+    };
+    let bad = login("wrong");
+    assert_ne!(bad.code(), 0, "{}", bad.all());
+    assert!(
+        !bad.stderr().contains("wrong"),
+        "the password is not echoed: {}",
+        bad.all()
+    );
+    login("s3cret-pass").expect_code(0);
+    let config = std::fs::read_to_string(sb.dir.path().join("docker/config.json")).unwrap();
+    assert!(
+        config.contains(&reg.addr) && !config.contains("s3cret-pass"),
+        "stored base64, not plain: {config}"
+    );
+    push(&sb, &reg, &exec_wasm(), &reference);
+    let fresh_home = sb.dir.path().join("home2");
+    let run = w_env(
+        &sb,
+        &reg,
+        &["mixin", "pull", &reference],
+        &[("WASMIX_HOME", fresh_home.to_str().unwrap())],
+    );
+    run.expect_code(0);
+}
+
+#[test]
+fn save_and_load_move_mixins_without_a_registry() {
+    let mut reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    push(&sb, &reg, &exec_wasm(), &reference);
+    let b = bundle(&sb, "airgap", &reference);
+    w(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+    )
+    .expect_code(0);
+    let layout = sb.dir.path().join("layout");
+    w(
+        &sb,
+        &reg,
+        &["mixin", "save", &reference, "-O", layout.to_str().unwrap()],
+    )
+    .expect_code(0);
+    assert!(layout.join("oci-layout").is_file() && layout.join("index.json").is_file());
+    reg.stop();
+
+    // Another machine: no registry, an empty cache.
+    let other = Sandbox::new();
+    w(&other, &reg, &["mixin", "load", layout.to_str().unwrap()]).expect_code(0);
+    let run = w(
+        &other,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+            "--offline",
+        ],
+    );
+    run.expect_code(0);
+
+    // A tampered layout is refused.
+    let third = Sandbox::new();
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&manifest_digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer_file = layout.join("blobs/sha256").join(&layer[7..]);
+    let mut bytes = std::fs::read(&layer_file).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&layer_file, bytes).unwrap();
+    let run = w(&third, &reg, &["mixin", "load", layout.to_str().unwrap()]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("digest mismatch"), "{}", run.all());
+}
+
+#[test]
+fn bare_names_resolve_through_the_default_namespace() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    push(
+        &sb,
+        &reg,
+        &exec_wasm(),
+        &format!("{}/team/exec:latest", reg.addr),
+    );
+    let m = "schemaVersion: 1.0.0\nname: bare\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\n      arguments: [bare name]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
+    let b = sb.bundle("bare", m, &[]);
+    let ns = format!("{}/team", reg.addr);
+    let run = w_env(
+        &sb,
+        &reg,
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--mixin-path",
+            "/nonexistent",
+        ],
+        &[("WASMIX_MIXIN_NAMESPACE", ns.as_str())],
+    );
+    run.expect_code(0);
+    assert!(run.stdout().contains("bare name"), "{}", run.all());
+}

@@ -12,13 +12,17 @@ BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
 
 export WASMIX_TEST_MIXINS := $(MIXINS)
 
-.PHONY: all mixins build example test lint fmt clean
+.PHONY: all mixins native build example test bench lint fmt clean
 
 all: build
 
 mixins:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) build --release --target wasm32-wasip2
+
+# The exec mixin's logic as a native process, for the benchmarks.
+native:
+	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) build --release --features native --bin exec-native
 
 build: mixins
 	$(CARGO) build -p wasmix
@@ -31,6 +35,9 @@ example: build
 test: build
 	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) test
 	$(CARGO) test --workspace
+
+bench: mixins native
+	WASMIX_BENCH_NATIVE=$(MIXIN_TARGET)/release/exec-native $(CARGO) bench -p wasmix-e2e --bench steps
 
 lint:
 	$(CARGO) fmt --all --check

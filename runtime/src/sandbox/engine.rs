@@ -50,6 +50,26 @@ fn wt(e: wasmtime::Error) -> SandboxError {
     SandboxError::Wasmtime(format!("{e:#}"))
 }
 
+/// How many instances the pooling allocator keeps ready, and how large a
+/// memory each may grow to. Steps run one at a time, so a handful of slots
+/// covers a run (a step's instance plus `describe`/`lint` instances).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    /// Component instances in the pool.
+    pub instances: u32,
+    /// Largest linear memory of a pooled instance.
+    pub memory_bytes: usize,
+}
+
+impl Default for PoolSize {
+    fn default() -> Self {
+        PoolSize {
+            instances: 16,
+            memory_bytes: 256 << 20,
+        }
+    }
+}
+
 /// One engine per process, configured for many short steps.
 pub struct MixinEngine {
     engine: Engine,
@@ -87,10 +107,48 @@ impl MixinEngine {
     /// A new engine. Compiled components are cached under `cache_dir` (created
     /// private to the user) when given.
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, SandboxError> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(wt)?;
+        Self::with_pool(cache_dir, Some(PoolSize::default()))
+    }
+
+    /// A new engine whose instances come from a pool of `pool` slots (or are
+    /// allocated on demand when `None`). When the host cannot reserve the
+    /// pool's address space, the engine falls back to on-demand allocation.
+    pub fn with_pool(
+        cache_dir: Option<PathBuf>,
+        pool: Option<PoolSize>,
+    ) -> Result<Self, SandboxError> {
+        let base = || {
+            let mut config = Config::new();
+            config.wasm_component_model(true);
+            config.epoch_interruption(true);
+            // Copy-on-write images of the initial memory (the default on
+            // Linux) make instantiation a mapping, not a copy.
+            config.memory_init_cow(true);
+            config
+        };
+        let engine = match pool {
+            Some(p) => {
+                let mut config = base();
+                let mut pooling = wasmtime::PoolingAllocationConfig::default();
+                pooling
+                    .total_component_instances(p.instances)
+                    .total_core_instances(p.instances * 4)
+                    .total_memories(p.instances * 2)
+                    .total_tables(p.instances * 4)
+                    .total_stacks(p.instances)
+                    .max_memory_size(p.memory_bytes)
+                    .max_component_instance_size(1 << 20)
+                    .max_core_instance_size(1 << 20);
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+                match Engine::new(&config) {
+                    Ok(e) => e,
+                    // No room for the pool's reservation (ulimit -v, 32-bit
+                    // address space): allocate per instance instead.
+                    Err(_) => Engine::new(&base()).map_err(wt)?,
+                }
+            }
+            None => Engine::new(&base()).map_err(wt)?,
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wt)?;
         super::bindings::Mixin::add_to_linker::<StepState, wasmtime::component::HasSelf<StepState>>(

@@ -11,7 +11,7 @@ pub mod engine;
 pub mod host;
 pub mod step;
 
-pub use engine::{LoadedMixin, MixinEngine, SandboxError};
+pub use engine::{LoadedMixin, MixinEngine, PoolSize, SandboxError};
 pub use step::{Limits, LogLine, MixinOutput, StepInput, StepReport};
 
 /// Bindings for the `wasmix:mixin` world.

@@ -278,14 +278,19 @@ impl Runtime {
             Ok((loaded, pin.map(|(p, _)| p)))
         };
         let names = plan.mixins();
-        let results: Vec<Result<(LoadedMixin, Option<LockedMixin>), RunError>> = if names.len() == 1 {
+        let results: Vec<Result<(LoadedMixin, Option<LockedMixin>), RunError>> = if names.len() == 1
+        {
             vec![load_one(names[0])]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = names.iter().map(|n| s.spawn(|| load_one(n))).collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(RunError::Input("a mixin loader thread panicked".into()))))
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(RunError::Input("a mixin loader thread panicked".into()))
+                        })
+                    })
                     .collect()
             })
         };

@@ -136,6 +136,26 @@ impl Run {
         assert_eq!(self.code(), code, "{}", self.all());
         self
     }
+    /// Assert standard output contains `text`.
+    #[track_caller]
+    pub fn expect_stdout(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout().contains(text),
+            "stdout lacks {text:?}\n{}",
+            self.all()
+        );
+        self
+    }
+    /// Assert standard error contains `text`.
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr().contains(text),
+            "stderr lacks {text:?}\n{}",
+            self.all()
+        );
+        self
+    }
 }
 
 /// A real OCI registry (Debian's `docker-registry`, CNCF distribution) on

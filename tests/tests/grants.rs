@@ -422,11 +422,7 @@ fn limits_can_be_set_in_the_manifest() {
     let b = sb.bundle("limits", &m, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(1);
-    assert!(
-        run.stdout().contains("ran past its deadline of 1s"),
-        "{}",
-        run.all()
-    );
+    run.expect_stdout("ran past its deadline of 1s");
     let explain = sb.wasmix(&["explain", b.to_str().unwrap()]).stdout();
     assert!(
         explain.contains("deadline 1s") && explain.contains("memory 32Mi"),

@@ -76,11 +76,7 @@ fn example_installs_upgrades_and_uninstalls_with_outputs() {
         &[],
     );
     custom.expect_code(0);
-    assert!(
-        custom.stdout().contains("hello-wasmix is fine"),
-        "{}",
-        custom.all()
-    );
+    custom.expect_stdout("hello-wasmix is fine");
 
     let down = sb.wasmix_env(
         &[
@@ -94,7 +90,7 @@ fn example_installs_upgrades_and_uninstalls_with_outputs() {
         &[],
     );
     down.expect_code(0);
-    assert!(down.stdout().contains("Goodbye, moon"), "{}", down.all());
+    down.expect_stdout("Goodbye, moon");
 
     let list = sb.wasmix(&["installation", "list", "--output", "json"]);
     let doc: Value = serde_json::from_str(&list.stdout()).unwrap();
@@ -114,11 +110,7 @@ fn example_installs_upgrades_and_uninstalls_with_outputs() {
         &[],
     );
     again.expect_code(2);
-    assert!(
-        again.stderr().contains("was uninstalled"),
-        "{}",
-        again.all()
-    );
+    again.expect_stderr("was uninstalled");
 }
 
 #[test]
@@ -218,7 +210,7 @@ fn bad_input_fails_clearly_before_anything_runs() {
     }
     // Nothing was recorded by any of them.
     let list = sb.wasmix(&["installation", "list"]);
-    assert!(list.stdout().contains("no installations"), "{}", list.all());
+    list.expect_stdout("no installations");
 }
 
 #[test]
@@ -228,7 +220,7 @@ fn manifest_and_step_errors_point_at_file_and_line() {
     let b = sb.bundle("typo", typo, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(2);
-    assert!(run.stderr().contains("porter.yaml:9:7: install[0].exec.argumnets: unknown field `argumnets`; did you mean `arguments`?"), "{}", run.all());
+    run.expect_stderr("porter.yaml:9:7: install[0].exec.argumnets: unknown field `argumnets`; did you mean `arguments`?");
 
     let compat = repo_root().join("../shared/porter-compat/pkg/manifest/testdata");
     let bad_desc = sb.wasmix(&[
@@ -239,18 +231,14 @@ fn manifest_and_step_errors_point_at_file_and_line() {
             .unwrap(),
     ]);
     bad_desc.expect_code(2);
-    assert!(bad_desc.stderr().contains("porter-with-bad-description.yaml:11:7: install[0].exec.description: expected string, found array"), "{}", bad_desc.all());
+    bad_desc.expect_stderr("porter-with-bad-description.yaml:11:7: install[0].exec.description: expected string, found array");
     let bad_type = sb.wasmix(&[
         "lint",
         compat.join("porter-with-bad-type.yaml").to_str().unwrap(),
     ]);
     bad_type.expect_code(2);
-    assert!(
-        bad_type.stderr().contains(
-            "porter-with-bad-type.yaml:10:5: install[0].exec: expected object, found string"
-        ),
-        "{}",
-        bad_type.all()
+    bad_type.expect_stderr(
+        "porter-with-bad-type.yaml:10:5: install[0].exec: expected object, found string",
     );
 
     let undeclared = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - helm3:\n      chart: x\nuninstall:\n  - exec:\n      command: echo\n";
@@ -268,7 +256,7 @@ fn manifest_and_step_errors_point_at_file_and_line() {
     let b = sb.bundle("missingvar", missing_var, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(1);
-    assert!(run.stdout().contains("porter.yaml:8:19: install[0].exec.arguments[0]: unknown template variable `bundle.parameters.nope`: the bundle declares no parameter \"nope\""), "{}", run.all());
+    run.expect_stdout("porter.yaml:8:19: install[0].exec.arguments[0]: unknown template variable `bundle.parameters.nope`: the bundle declares no parameter \"nope\"");
 
     let lint = sb.wasmix(&["lint", &example()]);
     lint.expect_code(0);
@@ -281,11 +269,7 @@ fn lint_errors_from_the_mixin_block_the_install() {
     let b = sb.bundle("lint", m, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap()]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("install[0].exec.flags.c: exec-101"),
-        "{}",
-        run.all()
-    );
+    run.expect_stderr("install[0].exec.flags.c: exec-101");
 }
 
 #[test]
@@ -333,11 +317,7 @@ fn debug_driver_runs_nothing() {
     let b = sb.bundle("dbg2", &denied, &[]);
     let run = sb.wasmix(&["install", b.to_str().unwrap(), "--driver", "debug"]);
     run.expect_code(1);
-    assert!(
-        run.stdout().contains("command \"touch\" is not granted"),
-        "{}",
-        run.all()
-    );
+    run.expect_stdout("command \"touch\" is not granted");
 }
 
 #[test]

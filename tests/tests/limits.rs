@@ -163,9 +163,16 @@ fn a_slow_command_is_killed_at_the_step_deadline() {
         started.elapsed() < Duration::from_secs(20),
         "the command was not killed"
     );
-    // The command was killed, and the step, past its deadline, was stopped.
-    let err = failure(&o);
-    assert!(err.contains("ran past its deadline of 800ms"), "{err}");
+    // The command was killed at the deadline. Whether the mixin then gets to
+    // report that before the epoch stops it depends on scheduling; both are
+    // correct, and neither lets the command run on.
+    match &o.error {
+        Some(err) => assert!(err.contains("ran past its deadline of 800ms"), "{err}"),
+        None => {
+            let v = store.outputs("slow", false).unwrap()[0].value.clone().unwrap_or_default();
+            assert!(v.starts_with("denied:") && v.contains("killed"), "{v}");
+        }
+    }
 }
 
 #[test]

@@ -20,6 +20,18 @@ fn w_env(sb: &Sandbox, reg: &RegistryServer, args: &[&str], env: &[(&str, &str)]
     sb.wasmix_env(args, &all)
 }
 
+/// `wasmix install BUNDLE` with mixins from registries only.
+fn install(sb: &Sandbox, reg: &RegistryServer, bundle: &std::path::Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "install",
+        bundle.to_str().unwrap(),
+        "--mixin-path",
+        "/nonexistent",
+    ];
+    args.extend_from_slice(extra);
+    w(sb, reg, &args)
+}
+
 fn exec_wasm() -> String {
     mixin_dir().join("wasmix_exec.wasm").display().to_string()
 }
@@ -84,50 +96,16 @@ fn pushed_artifacts_follow_the_wasm_layout_and_install_offline_from_the_cache() 
     // A clean cache (new home): the install pulls, pins, and runs.
     let sb = Sandbox::new();
     let b = bundle(&sb, "reg", &reference);
-    let run = w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    );
+    let run = install(&sb, &reg, &b, &[]);
     run.expect_code(0);
-    assert!(
-        run.stdout().contains("hello from the registry"),
-        "{}",
-        run.all()
-    );
+    run.expect_stdout("hello from the registry");
     let lock = std::fs::read_to_string(b.join("wasmix.lock")).unwrap();
     assert!(lock.contains(&digest), "{lock}");
 
     // With the registry gone, the second install needs no network at all.
     reg.stop();
-    w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-            "--offline",
-        ],
-    )
-    .expect_code(0);
-    w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    )
-    .expect_code(0);
+    install(&sb, &reg, &b, &["--offline"]).expect_code(0);
+    install(&sb, &reg, &b, &[]).expect_code(0);
 
     let list = w(&sb, &reg, &["mixin", "list", "--output", "json"]);
     let doc: Value = serde_json::from_str(&list.stdout()).unwrap();
@@ -211,22 +189,9 @@ print("pushed")
     assert_eq!(pulled, std::fs::read(exec_wasm()).unwrap());
 
     let b = bundle(&sb, "from-oras", &foreign);
-    let run = w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    );
+    let run = install(&sb, &reg, &b, &[]);
     run.expect_code(0);
-    assert!(
-        run.stdout().contains("hello from the registry"),
-        "{}",
-        run.all()
-    );
+    run.expect_stdout("hello from the registry");
 }
 
 #[test]
@@ -247,11 +212,7 @@ fn tampered_oversized_and_foreign_artifacts_are_refused() {
         &[("WASMIX_MAX_MIXIN_SIZE", "100000")],
     );
     run.expect_code(3);
-    assert!(
-        run.stderr().contains("is over the limit of 100000 bytes"),
-        "{}",
-        run.all()
-    );
+    run.expect_stderr("is over the limit of 100000 bytes");
 
     // The registry's copy of the layer is corrupted: the digest check refuses it,
     // and the cache keeps nothing of it.
@@ -265,7 +226,7 @@ fn tampered_oversized_and_foreign_artifacts_are_refused() {
     );
     let run = w(&fresh, &reg, &["mixin", "pull", &reference]);
     run.expect_code(3);
-    assert!(run.stderr().contains("digest mismatch"), "{}", run.all());
+    run.expect_stderr("digest mismatch");
     let cache = fresh.home().join("cache/oci");
     let blobs: Vec<_> = std::fs::read_dir(cache.join("blobs/sha256"))
         .unwrap()
@@ -292,7 +253,7 @@ fn tampered_oversized_and_foreign_artifacts_are_refused() {
     std::fs::write(&blob, &long).unwrap();
     let run = w(&fresh, &reg, &["mixin", "pull", &reference]);
     run.expect_code(3);
-    assert!(run.stderr().contains("over the limit of"), "{}", run.all());
+    run.expect_stderr("over the limit of");
     std::fs::write(&blob, &wasm).unwrap();
 
     // A foreign layer media type is not a mixin.
@@ -333,17 +294,7 @@ fn a_moved_tag_is_not_followed_until_the_lock_is_updated() {
     let reference = format!("{}/wasmix/exec:stable", reg.addr);
     let first = push(&sb, &reg, &exec_wasm(), &reference);
     let b = bundle(&sb, "moving", &reference);
-    w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    )
-    .expect_code(0);
+    install(&sb, &reg, &b, &[]).expect_code(0);
     // Someone re-points the tag at another component.
     let second = push(
         &sb,
@@ -363,22 +314,9 @@ fn a_moved_tag_is_not_followed_until_the_lock_is_updated() {
     // Installs keep running the locked digest, even from a clean cache.
     let clean = Sandbox::new();
     std::fs::create_dir_all(clean.dir.path()).unwrap();
-    let run = w(
-        &clean,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    );
+    let run = install(&clean, &reg, &b, &[]);
     run.expect_code(0);
-    assert!(
-        run.stdout().contains("hello from the registry"),
-        "{}",
-        run.all()
-    );
+    run.expect_stdout("hello from the registry");
     assert!(std::fs::read_to_string(b.join("wasmix.lock"))
         .unwrap()
         .contains(&first));
@@ -402,11 +340,7 @@ fn registries_with_auth_need_credentials_and_say_so() {
         "{}",
         run.all()
     );
-    assert!(
-        run.stderr().contains("wasmix registry login"),
-        "{}",
-        run.all()
-    );
+    run.expect_stderr("wasmix registry login");
 
     let login = |password: &str| {
         let docker = sb.dir.path().join("docker");
@@ -467,17 +401,7 @@ fn save_and_load_move_mixins_without_a_registry() {
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
     push(&sb, &reg, &exec_wasm(), &reference);
     let b = bundle(&sb, "airgap", &reference);
-    w(
-        &sb,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-        ],
-    )
-    .expect_code(0);
+    install(&sb, &reg, &b, &[]).expect_code(0);
     let layout = sb.dir.path().join("layout");
     w(
         &sb,
@@ -491,17 +415,7 @@ fn save_and_load_move_mixins_without_a_registry() {
     // Another machine: no registry, an empty cache.
     let other = Sandbox::new();
     w(&other, &reg, &["mixin", "load", layout.to_str().unwrap()]).expect_code(0);
-    let run = w(
-        &other,
-        &reg,
-        &[
-            "install",
-            b.to_str().unwrap(),
-            "--mixin-path",
-            "/nonexistent",
-            "--offline",
-        ],
-    );
+    let run = install(&other, &reg, &b, &["--offline"]);
     run.expect_code(0);
 
     // A tampered layout is refused.
@@ -520,7 +434,7 @@ fn save_and_load_move_mixins_without_a_registry() {
     std::fs::write(&layer_file, bytes).unwrap();
     let run = w(&third, &reg, &["mixin", "load", layout.to_str().unwrap()]);
     run.expect_code(3);
-    assert!(run.stderr().contains("digest mismatch"), "{}", run.all());
+    run.expect_stderr("digest mismatch");
 }
 
 #[test]
@@ -548,5 +462,5 @@ fn bare_names_resolve_through_the_default_namespace() {
         &[("WASMIX_MIXIN_NAMESPACE", ns.as_str())],
     );
     run.expect_code(0);
-    assert!(run.stdout().contains("bare name"), "{}", run.all());
+    run.expect_stdout("bare name");
 }

@@ -306,7 +306,7 @@ fn open_store(cli: &Cli) -> Result<Store, Failure> {
     Ok(Store::open(&home(cli)?.join("state.db"))?)
 }
 
-fn runtime(cli: &Cli, driver: DriverKind) -> Result<Runtime, Failure> {
+fn runtime(cli: &Cli, driver: DriverKind, manifest: &Manifest) -> Result<Runtime, Failure> {
     let home = home(cli)?;
     let mixin_path = match &cli.mixin_path {
         Some(p) => MixinPath::parse(p),
@@ -317,7 +317,10 @@ fn runtime(cli: &Cli, driver: DriverKind) -> Result<Runtime, Failure> {
         DriverKind::Debug => Arc::new(DebugDriver::printing()),
     };
     Ok(Runtime {
-        engine: MixinEngine::new(Some(home.join("cache").join("compiled")))?,
+        engine: MixinEngine::with_pool(
+            Some(home.join("cache").join("compiled")),
+            Some(wasmix::run::pool_for(manifest, Limits::default())),
+        )?,
         mixin_path,
         driver,
         limits: Limits::default(),
@@ -686,7 +689,7 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         .installation
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
-    let rt = runtime(cli, a.driver)?;
+    let rt = runtime(cli, a.driver, &manifest)?;
     let prepared = rt.prepare(&manifest, name)?;
     wasmix::lock::check(&manifest, a.accept_capabilities, &prepared.pins)
         .map_err(|e| bad_input(e.into()))?;
@@ -810,7 +813,7 @@ fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
 
 fn lint(cli: &Cli, path: &Path) -> Result<u8, Failure> {
     let manifest = load_manifest(path)?;
-    let rt = runtime(cli, DriverKind::Debug)?;
+    let rt = runtime(cli, DriverKind::Debug, &manifest)?;
     let mut warnings = Vec::new();
     for action in manifest.actions.keys() {
         let prepared = rt.prepare(&manifest, action)?;
@@ -961,7 +964,7 @@ fn explain(cli: &Cli, path: &Path, only: Option<&str>) -> Result<u8, Failure> {
 
 fn schema(cli: &Cli, path: &Path) -> Result<u8, Failure> {
     let m = load_manifest(path)?;
-    let rt = runtime(cli, DriverKind::Debug)?;
+    let rt = runtime(cli, DriverKind::Debug, &m)?;
     let mut defs = serde_json::Map::new();
     for d in &m.mixins {
         let file = rt.mixin_path.locate(&d.name).map_err(|e| Failure {

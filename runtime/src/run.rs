@@ -150,6 +150,25 @@ pub struct OciSource {
     pub namespace: Option<String>,
 }
 
+/// An instance pool sized for `manifest`: steps run one at a time, so a few
+/// slots per mixin cover a run, and every slot must hold the largest memory
+/// any step may grow to.
+pub fn pool_for(manifest: &Manifest, defaults: Limits) -> crate::sandbox::PoolSize {
+    let mut memory = defaults.memory_bytes;
+    for action in manifest.actions.keys() {
+        if let Ok(plan) = Plan::new(manifest, action) {
+            for s in &plan.steps {
+                memory = memory.max(s.grant.limits.apply(defaults).memory_bytes);
+            }
+        }
+    }
+    let instances = (manifest.mixins.len() as u32 * 2 + 2).clamp(4, 64);
+    crate::sandbox::PoolSize {
+        instances,
+        memory_bytes: memory,
+    }
+}
+
 /// Everything needed to run actions.
 pub struct Runtime {
     /// The engine.

@@ -169,7 +169,10 @@ fn a_slow_command_is_killed_at_the_step_deadline() {
     match &o.error {
         Some(err) => assert!(err.contains("ran past its deadline of 800ms"), "{err}"),
         None => {
-            let v = store.outputs("slow", false).unwrap()[0].value.clone().unwrap_or_default();
+            let v = store.outputs("slow", false).unwrap()[0]
+                .value
+                .clone()
+                .unwrap_or_default();
             assert!(v.starts_with("denied:") && v.contains("killed"), "{v}");
         }
     }
@@ -230,4 +233,33 @@ fn a_file_that_is_not_a_mixin_is_refused() {
         err.to_string().contains("is not a wasmix mixin component"),
         "{err}"
     );
+}
+
+#[test]
+fn the_instance_pool_fits_the_largest_step() {
+    let sb = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: big\nversion: 0.1.0\nmixins: [probe, exec]\ninstall:\n  - probe:\n      limits: {memory: 512Mi}\n      attempts: []\nuninstall:\n  - probe:\n      attempts: []\n";
+    let dir = sb.bundle("big", m, &[]);
+    let manifest = manifest::load(&dir).unwrap();
+    let pool = wasmix::run::pool_for(&manifest, Limits::default());
+    assert_eq!(pool.memory_bytes, 512 << 20);
+    assert_eq!(pool.instances, 6);
+    // An engine with that pool runs the step.
+    let rt = Runtime {
+        engine: MixinEngine::with_pool(None, Some(pool)).unwrap(),
+        ..runtime(Limits::default(), None)
+    };
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    let prepared = rt.prepare(&manifest, "install").unwrap();
+    let o = rt
+        .run(
+            &mut store,
+            &manifest,
+            &prepared,
+            "big",
+            &Inputs::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(o.succeeded(), "{:?}", o.error);
 }

@@ -3,7 +3,7 @@
 
 use crate::jsonpath;
 use crate::step::{IgnoreError, OutputSpec};
-use regex::Regex;
+use regex_lite::Regex;
 
 /// Why a non-zero exit was let through, or `None` when it was not.
 pub fn ignored_because(rule: &IgnoreError, exit_code: i32, stderr: &str) -> Option<String> {

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use wasmix::driver::{DebugDriver, Driver, HostDriver};
+use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
 use wasmix::manifest::{self, Manifest};
 use wasmix::oci::artifact::{self, ArtifactMeta};
 use wasmix::oci::client::parse_reference;
@@ -77,6 +77,18 @@ enum DriverKind {
     Host,
     /// Print what would run; run nothing
     Debug,
+    /// Run in containers through the Docker Engine API (Docker or Podman)
+    Docker,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pull {
+    /// Never pull; a missing image is an error
+    Never,
+    /// Pull images the engine does not have
+    Missing,
+    /// Pull before every run
+    Always,
 }
 
 #[derive(Subcommand)]
@@ -242,8 +254,11 @@ struct ActionArgs {
     #[arg(long = "cred", value_name = "NAME=SOURCE")]
     creds: Vec<String>,
     /// Who runs the commands mixins ask for
-    #[arg(long, value_enum, default_value_t = DriverKind::Host)]
+    #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
     driver: DriverKind,
+    /// When the docker driver pulls images
+    #[arg(long, value_enum, default_value_t = Pull::Missing)]
+    pull: Pull,
     /// Print mixin debug logs too
     #[arg(long, short)]
     verbose: bool,
@@ -307,6 +322,15 @@ fn open_store(cli: &Cli) -> Result<Store, Failure> {
 }
 
 fn runtime(cli: &Cli, driver: DriverKind, manifest: &Manifest) -> Result<Runtime, Failure> {
+    runtime_with(cli, driver, Pull::Missing, manifest)
+}
+
+fn runtime_with(
+    cli: &Cli,
+    driver: DriverKind,
+    pull: Pull,
+    manifest: &Manifest,
+) -> Result<Runtime, Failure> {
     let home = home(cli)?;
     let mixin_path = match &cli.mixin_path {
         Some(p) => MixinPath::parse(p),
@@ -315,6 +339,17 @@ fn runtime(cli: &Cli, driver: DriverKind, manifest: &Manifest) -> Result<Runtime
     let driver: Arc<dyn Driver> = match driver {
         DriverKind::Host => Arc::new(HostDriver),
         DriverKind::Debug => Arc::new(DebugDriver::printing()),
+        DriverKind::Docker => {
+            let policy = match pull {
+                Pull::Never => PullPolicy::Never,
+                Pull::Missing => PullPolicy::Missing,
+                Pull::Always => PullPolicy::Always,
+            };
+            Arc::new(DockerDriver::connect(None, policy).map_err(|e| Failure {
+                code: exit::ENVIRONMENT,
+                error: e.into(),
+            })?)
+        }
     };
     Ok(Runtime {
         engine: MixinEngine::with_pool(
@@ -689,7 +724,7 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         .installation
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
-    let rt = runtime(cli, a.driver, &manifest)?;
+    let rt = runtime_with(cli, a.driver, a.pull, &manifest)?;
     let prepared = rt.prepare(&manifest, name)?;
     wasmix::lock::check(&manifest, a.accept_capabilities, &prepared.pins)
         .map_err(|e| bad_input(e.into()))?;

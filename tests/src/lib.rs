@@ -247,3 +247,132 @@ impl Drop for RegistryServer {
         self.stop();
     }
 }
+
+/// The test image: busybox from Debian's `busybox-static`, imported once.
+pub const TEST_IMAGE: &str = "localhost/wasmix-test/busybox:1";
+
+/// A real container engine: `podman system service` exposing the Docker API
+/// on a private unix socket (runc, the ulimits that work on these machines).
+/// Stopped at drop.
+pub struct PodmanService {
+    child: std::process::Child,
+    /// Socket and config directory.
+    pub dir: tempfile::TempDir,
+    /// `unix:///…/podman.sock`, for `DOCKER_HOST`.
+    pub docker_host: String,
+}
+
+impl PodmanService {
+    /// Start one and make sure [`TEST_IMAGE`] exists.
+    pub fn start() -> PodmanService {
+        assert!(
+            std::process::Command::new("podman")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "podman is not installed: `apt-get install podman runc busybox-static` (.ci/run does)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("containers.conf");
+        std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n").expect("conf");
+        let sock = dir.path().join("podman.sock");
+        let docker_host = format!("unix://{}", sock.display());
+        let child = std::process::Command::new("podman")
+            .args(["system", "service", "--time=0", &docker_host])
+            .env("CONTAINERS_CONF", &conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("service.log")).expect("log"))
+            .spawn()
+            .expect("start podman system service");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "podman service did not start: {}",
+                std::fs::read_to_string(dir.path().join("service.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let service = PodmanService {
+            child,
+            dir,
+            docker_host,
+        };
+        service.import_test_image();
+        service
+    }
+
+    fn import_test_image(&self) {
+        static IMPORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = IMPORT.lock().unwrap_or_else(|e| e.into_inner());
+        if self
+            .podman(&["image", "exists", TEST_IMAGE])
+            .status
+            .success()
+        {
+            return;
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .expect("busybox-static is not installed");
+        let root = self.dir.path().join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).expect("rootfs");
+        std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+        for applet in [
+            "sh", "echo", "cat", "env", "ls", "printf", "true", "false", "sleep", "wc", "touch",
+            "id",
+        ] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+                .expect("applet link");
+        }
+        let tar = self.dir.path().join("rootfs.tar");
+        let ok = std::process::Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar")
+            .success();
+        assert!(ok, "tar failed");
+        let out = self.podman(&["import", tar.to_str().expect("utf-8 path"), TEST_IMAGE]);
+        assert!(
+            out.status.success(),
+            "podman import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Run the podman CLI against the same storage.
+    pub fn podman(&self, args: &[&str]) -> Output {
+        std::process::Command::new("podman")
+            .args(args)
+            .env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .output()
+            .expect("podman")
+    }
+
+    /// Containers (any state) labelled with this installation.
+    pub fn containers_of(&self, installation: &str) -> Vec<String> {
+        let out = self.podman(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=dev.wasmix.installation={installation}"),
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

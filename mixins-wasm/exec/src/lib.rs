@@ -22,7 +22,9 @@ impl Mixin for Exec {
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "Run a command (Porter-compatible exec steps)".into(),
             step_schema: step::STEP_SCHEMA.into(),
-            config_schema: String::new(),
+            config_schema:
+                r#"{"type": ["object", "null"], "properties": {"image": {"type": "string"}}}"#
+                    .into(),
         }
     }
 
@@ -59,6 +61,12 @@ impl Mixin for Exec {
         let mut command = Command::new(&step.command).args(args);
         for (k, v) in &step.envs {
             command = command.env(k, v);
+        }
+        let config_image = serde_json::from_str::<serde_json::Value>(&invocation.config)
+            .ok()
+            .and_then(|c| c.get("image").and_then(|i| i.as_str()).map(str::to_string));
+        if let Some(image) = step.image.clone().or(config_image) {
+            command = command.image(image);
         }
         if let Some(dir) = step.dir.as_deref().filter(|d| !d.is_empty() && *d != ".") {
             command = command.workdir(dir);

@@ -28,6 +28,10 @@ pub struct ExecStep {
     pub ignore_error: Option<IgnoreError>,
     #[serde(default)]
     pub outputs: Vec<OutputSpec>,
+    /// Run the command in this container image (wasmix extension; the
+    /// mixin's `image` config is the default).
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 /// When a non-zero exit is not a failure.
@@ -86,6 +90,7 @@ pub const STEP_SCHEMA: &str = r##"{
     "suffix-arguments": {"type": "array", "items": {"type": "string"},
       "description": "Positional arguments to pass to the command after any flags"},
     "suppress-output": {"type": "boolean", "description": "Do not print output from the command"},
+    "image": {"type": "string", "description": "Run the command in this container image (needs a container driver and an images grant)"},
     "outputs": {"type": "array", "items": {
       "type": "object",
       "properties": {

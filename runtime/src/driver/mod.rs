@@ -3,9 +3,11 @@
 //! driver only ever sees a [`Request`] that is allowed.
 
 mod debug;
+mod docker;
 mod host;
 
 pub use debug::{DebugDriver, Recorded};
+pub use docker::{DockerDriver, PullPolicy};
 pub use host::HostDriver;
 
 use std::path::PathBuf;
@@ -49,6 +51,25 @@ pub struct Request {
     pub stdin: Option<Vec<u8>>,
     /// Container image, for container drivers.
     pub image: Option<String>,
+    /// Working directory inside the container, as the mixin asked.
+    pub container_workdir: Option<String>,
+    /// Granted directories to mount into the container.
+    pub mounts: Vec<Mount>,
+    /// Whether the container may use the network (the step was granted a host).
+    pub network: bool,
+    /// Labels tying a container to its installation and action.
+    pub labels: Vec<(String, String)>,
+}
+
+/// A granted host directory mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Host path (inside a file grant).
+    pub host: PathBuf,
+    /// Path in the container.
+    pub target: String,
+    /// Read-only (always, for read-only grants).
+    pub read_only: bool,
 }
 
 /// Limits the host applies to one command.
@@ -89,6 +110,14 @@ pub enum DriverError {
         program: String,
         /// Seconds allowed.
         seconds: u64,
+    },
+    /// The container engine failed or refused.
+    #[error("container engine {endpoint}: {reason}")]
+    Engine {
+        /// Socket or URL of the engine.
+        endpoint: String,
+        /// What failed.
+        reason: String,
     },
     /// The driver cannot do this kind of request.
     #[error("the {driver} driver cannot {what}")]

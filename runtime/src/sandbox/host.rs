@@ -150,12 +150,31 @@ impl StepState {
                 }
             }
         }
-        if !command.mounts.is_empty() {
-            return Err("mounts are not supported yet: no driver here runs containers".into());
+        let mut mounts = Vec::with_capacity(command.mounts.len());
+        for m in &command.mounts {
+            let grant = a
+                .grant
+                .files
+                .iter()
+                .find(|f| m.source == f.guest || m.source.starts_with(&format!("{}/", f.guest)))
+                .ok_or_else(|| format!("mount source {:?} is not a granted directory", m.source))?;
+            let rel = m.source[grant.guest.len()..].trim_start_matches('/');
+            if rel.split('/').any(|c| c == "..") || !m.target.starts_with('/') {
+                return Err(format!(
+                    "mount {:?} -> {:?}: paths must be absolute and stay inside the grant",
+                    m.source, m.target
+                ));
+            }
+            mounts.push(crate::driver::Mount {
+                host: grant.host.join(rel),
+                target: m.target.clone(),
+                read_only: m.read_only || !grant.write,
+            });
         }
-        let workdir = match &command.workdir {
-            None => a.bundle_dir.clone(),
-            Some(dir) => resolve_workdir(a, dir)?,
+        // In a container the working directory is the container's own path.
+        let workdir = match (&command.workdir, &command.image) {
+            (Some(dir), None) => resolve_workdir(a, dir)?,
+            _ => a.bundle_dir.clone(),
         };
         let mut env = Vec::with_capacity(command.env.len());
         for (k, v) in &command.env {
@@ -181,6 +200,10 @@ impl StepState {
             workdir,
             stdin: command.stdin.clone(),
             image: command.image.clone(),
+            container_workdir: command.image.as_ref().and(command.workdir.clone()),
+            mounts,
+            network: !a.grant.hosts.is_empty(),
+            labels: a.labels.clone(),
         })
     }
 }

@@ -159,6 +159,7 @@ pub(crate) struct Access {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) denials: Vec<String>,
     pub(crate) driver_calls: u32,
+    pub(crate) labels: Vec<(String, String)>,
 }
 
 impl WasiView for StepState {
@@ -207,6 +208,7 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         logs: Vec::new(),
         denials: Vec::new(),
         driver_calls: 0,
+        labels: Vec::new(),
     };
     new_store(
         engine,
@@ -346,6 +348,13 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         logs: Vec::new(),
         denials: Vec::new(),
         driver_calls: 0,
+        labels: vec![
+            (
+                "dev.wasmix.installation".into(),
+                input.installation.to_string(),
+            ),
+            ("dev.wasmix.action".into(), input.action.to_string()),
+        ],
     };
     let mut store = new_store(
         engine.engine(),

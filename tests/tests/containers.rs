@@ -1,0 +1,181 @@
+//! The `docker` driver against a real engine (Podman's Docker-compatible
+//! API): steps run in containers with only what they were granted, and no
+//! container outlives its step.
+
+use wasmix_e2e::{PodmanService, Sandbox, TEST_IMAGE};
+
+fn manifest(name: &str, grants: &str, script: &str, extra: &str) -> String {
+    let lines = [
+        "schemaVersion: 1.0.0".to_string(),
+        format!("name: {name}"),
+        "version: 0.1.0".into(),
+        "mixins: [exec]".into(),
+        "credentials:".into(),
+        "  - name: token".into(),
+        "    required: false".into(),
+        "outputs:".into(),
+        "  - name: report".into(),
+        "install:".into(),
+        "  - exec:".into(),
+        "      description: in a container".into(),
+        format!("      image: {TEST_IMAGE}"),
+        "      command: sh".into(),
+        format!("      arguments: [\"-c\", {script:?}]"),
+        format!("      grants: {grants}"),
+        format!("{extra}      outputs:"),
+        "        - name: report".into(),
+        "          regex: \"(?s)(.*)\"".into(),
+        "uninstall:".into(),
+        "  - exec:".into(),
+        "      command: echo".into(),
+        "      grants: {commands: [echo]}".into(),
+    ];
+    lines.join("\n") + "\n"
+}
+
+fn docker(
+    sb: &Sandbox,
+    engine: &PodmanService,
+    bundle: &std::path::Path,
+    extra: &[&str],
+) -> wasmix_e2e::Run {
+    let mut args = vec![
+        "install",
+        bundle.to_str().unwrap(),
+        "--driver",
+        "docker",
+        "--pull",
+        "never",
+    ];
+    args.extend_from_slice(extra);
+    sb.wasmix_env(&args, &[("DOCKER_HOST", engine.docker_host.as_str())])
+}
+
+#[test]
+fn a_step_runs_confined_in_a_container_and_leaves_nothing_behind() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let script = "echo in-container; ls /sys/class/net | tr '\\n' ' '; echo; touch /x 2>/dev/null && echo root-writable || echo root-read-only; id -u";
+    let grants = format!("{{images: [{TEST_IMAGE}]}}");
+    let b = sb.bundle("boxed", &manifest("boxed", &grants, script, ""), &[]);
+    let run = docker(&sb, &engine, &b, &[]);
+    run.expect_code(0)
+        .expect_stdout("in-container")
+        .expect_stdout("root-read-only");
+    let outputs = sb.wasmix(&["installation", "outputs", "boxed", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&outputs.stdout()).unwrap();
+    let report = doc[0]["value"].as_str().unwrap();
+    // No network unless a host is granted: only the loopback interface.
+    assert!(
+        report.contains("lo") && !report.contains("eth0"),
+        "{report}"
+    );
+    assert!(
+        engine.containers_of("boxed").is_empty(),
+        "a container was left behind"
+    );
+}
+
+#[test]
+fn failing_and_overdue_containers_are_removed() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let grants = format!("{{images: [{TEST_IMAGE}]}}");
+    let b = sb.bundle(
+        "fails",
+        &manifest("fails", &grants, "echo nope >&2; exit 3", ""),
+        &[],
+    );
+    let run = docker(&sb, &engine, &b, &[]);
+    run.expect_code(1)
+        .expect_stdout("exit code 3")
+        .expect_stdout("nope");
+    assert!(engine.containers_of("fails").is_empty());
+
+    let b = sb.bundle(
+        "slow",
+        &manifest(
+            "slow",
+            &grants,
+            "sleep 60",
+            "      limits: {deadline: 3s}\n",
+        ),
+        &[],
+    );
+    let started = std::time::Instant::now();
+    let run = docker(&sb, &engine, &b, &[]);
+    run.expect_code(1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{}",
+        run.all()
+    );
+    assert!(
+        engine.containers_of("slow").is_empty(),
+        "the overdue container was left behind"
+    );
+}
+
+#[test]
+fn images_and_credentials_reach_a_container_only_when_granted() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    // Image not granted.
+    let b = sb.bundle("nogrant", &manifest("nogrant", "{}", "echo hi", ""), &[]);
+    docker(&sb, &engine, &b, &[])
+        .expect_code(1)
+        .expect_stdout("is not granted to this step");
+    assert!(engine.containers_of("nogrant").is_empty());
+    // A credential passed through the step's env reaches the container; the
+    // secret itself never appears in what wasmix prints.
+    let grants = format!("{{images: [{TEST_IMAGE}]}}");
+    let m = manifest(
+        "cred",
+        &grants,
+        "printf %s \"$TOKEN\" | wc -c; env | grep -c UNGRANTED || true",
+        "      envs: {TOKEN: \"${ bundle.credentials.token }\"}\n",
+    );
+    let b = sb.bundle("cred", &m, &[]);
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--driver",
+            "docker",
+            "--pull",
+            "never",
+            "--cred",
+            "token=env:T",
+        ],
+        &[
+            ("DOCKER_HOST", engine.docker_host.as_str()),
+            ("T", "container-secret-123"),
+            ("UNGRANTED", "x"),
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        !run.stdout().contains("container-secret-123"),
+        "{}",
+        run.all()
+    );
+    let outputs = sb.wasmix(&["installation", "outputs", "cred", "--output", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&outputs.stdout()).unwrap();
+    let report = doc[0]["value"].as_str().unwrap();
+    assert!(
+        report.starts_with("20\n0"),
+        "token length 20, no ungranted host env: {report:?}"
+    );
+    // A missing image with --pull never is a clear error.
+    let m = manifest(
+        "missing",
+        "{images: [localhost/wasmix-test/nope:1]}",
+        "true",
+        "",
+    )
+    .replace(TEST_IMAGE, "localhost/wasmix-test/nope:1");
+    let b = sb.bundle("missing", &m, &[]);
+    docker(&sb, &engine, &b, &[])
+        .expect_code(1)
+        .expect_stdout("not present, and --pull never forbids pulling it");
+}

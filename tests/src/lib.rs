@@ -251,6 +251,14 @@ impl Drop for RegistryServer {
 /// The test image: busybox from Debian's `busybox-static`, imported once.
 pub const TEST_IMAGE: &str = "localhost/wasmix-test/busybox:1";
 
+/// A stand-in for helm and kubectl images: busybox plus `helm3` and
+/// `kubectl` scripts that print the command line they were given (and, for
+/// `kubectl get`, a canned value), so tests assert argv exactly.
+pub const TOOLS_IMAGE: &str = "localhost/wasmix-test/tools:1";
+
+const HELM3_STANDIN: &str = "#!/bin/sh\necho \"helm3 $*\"\n";
+const KUBECTL_STANDIN: &str = "#!/bin/sh\ncase \"$1\" in\n  get) if [ \"$2\" = secret ]; then printf c3VwZXJzZWNyZXQ=; else printf 10.0.0.7; fi ;;\n  *) echo \"kubectl $*\"; [ \"$1\" = apply ] && head -n 1 \"$3\" ;;\nesac\nexit 0\n";
+
 /// A real container engine: `podman system service` exposing the Docker API
 /// on a private unix socket (runc, the ulimits that work on these machines).
 /// Stopped at drop.
@@ -305,28 +313,43 @@ impl PodmanService {
     fn import_test_image(&self) {
         static IMPORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = IMPORT.lock().unwrap_or_else(|e| e.into_inner());
-        if self
-            .podman(&["image", "exists", TEST_IMAGE])
-            .status
-            .success()
-        {
+        self.import(TEST_IMAGE, &[]);
+        self.import(
+            TOOLS_IMAGE,
+            &[("helm3", HELM3_STANDIN), ("kubectl", KUBECTL_STANDIN)],
+        );
+    }
+
+    /// Import a busybox image named `name` with extra scripts in /bin.
+    fn import(&self, name: &str, scripts: &[(&str, &str)]) {
+        if self.podman(&["image", "exists", name]).status.success() {
             return;
         }
         let busybox = ["/bin/busybox", "/usr/bin/busybox"]
             .into_iter()
             .find(|p| Path::new(p).is_file())
             .expect("busybox-static is not installed");
-        let root = self.dir.path().join("rootfs");
+        let root = self.dir.path().join(format!("rootfs-{}", scripts.len()));
         std::fs::create_dir_all(root.join("bin")).expect("rootfs");
         std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-        for applet in [
+        let applets = [
             "sh", "echo", "cat", "env", "ls", "printf", "true", "false", "sleep", "wc", "touch",
-            "id",
-        ] {
+            "id", "head", "tr", "grep",
+        ];
+        for applet in applets {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
                 .expect("applet link");
         }
-        let tar = self.dir.path().join("rootfs.tar");
+        for (file, text) in scripts {
+            use std::os::unix::fs::PermissionsExt;
+            let path = root.join("bin").join(file);
+            std::fs::write(&path, text).expect("script");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let tar = self
+            .dir
+            .path()
+            .join(format!("rootfs-{}.tar", scripts.len()));
         let ok = std::process::Command::new("tar")
             .arg("-C")
             .arg(&root)
@@ -337,7 +360,7 @@ impl PodmanService {
             .expect("tar")
             .success();
         assert!(ok, "tar failed");
-        let out = self.podman(&["import", tar.to_str().expect("utf-8 path"), TEST_IMAGE]);
+        let out = self.podman(&["import", tar.to_str().expect("utf-8 path"), name]);
         assert!(
             out.status.success(),
             "podman import: {}",

@@ -179,3 +179,64 @@ fn images_and_credentials_reach_a_container_only_when_granted() {
         .expect_code(1)
         .expect_stdout("not present, and --pull never forbids pulling it");
 }
+
+#[test]
+fn the_containers_example_runs_exec_helm3_and_kubernetes_in_containers() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    // A copy, so the test writes its lock file outside the repository.
+    let src = wasmix_e2e::repo_root().join("examples/containers");
+    let b = sb.bundle(
+        "example",
+        &std::fs::read_to_string(src.join("porter.yaml")).unwrap(),
+        &[(
+            "manifests/app.yaml",
+            &std::fs::read_to_string(src.join("manifests/app.yaml")).unwrap(),
+        )],
+    );
+    let run = docker(&sb, &engine, &b, &[]);
+    run.expect_code(0)
+        // The helm command line, exactly, with the earlier step's output in it.
+        .expect_stdout("helm3 install mysql bitnami/mysql --namespace demo --version 9.4.1 --wait --set auth\\.database=wordpress")
+        .expect_stdout("kubectl apply -f manifests/app.yaml -n demo --wait")
+        // The manifest was readable through the granted, read-only mount.
+        .expect_stdout("apiVersion: v1  # app manifest")
+        .expect_stdout("cluster-ip: 10.0.0.7")
+        .expect_stdout("db-password: *******");
+    let outputs = sb.wasmix(&[
+        "installation",
+        "outputs",
+        "containers-demo",
+        "--show-sensitive",
+        "--output",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&outputs.stdout()).unwrap();
+    let by_name = |n: &str| {
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == n)
+            .map(|o| o["value"].as_str().unwrap().to_string())
+    };
+    assert_eq!(by_name("db-password").as_deref(), Some("supersecret"));
+    assert_eq!(by_name("database").as_deref(), Some("wordpress"));
+    let down = sb.wasmix_env(
+        &[
+            "uninstall",
+            b.to_str().unwrap(),
+            "--driver",
+            "docker",
+            "--pull",
+            "never",
+        ],
+        &[("DOCKER_HOST", engine.docker_host.as_str())],
+    );
+    down.expect_code(0)
+        .expect_stdout("kubectl delete -f manifests/app.yaml -n demo --wait")
+        .expect_stdout("helm3 uninstall mysql --namespace demo");
+    assert!(
+        engine.containers_of("containers-demo").is_empty(),
+        "containers were left behind"
+    );
+}

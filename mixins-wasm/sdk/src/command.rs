@@ -14,6 +14,7 @@ pub struct Command<'a> {
     workdir: Option<String>,
     stdin: Option<Vec<u8>>,
     image: Option<String>,
+    mounts: Vec<(String, String, bool)>,
 }
 
 enum Env<'a> {
@@ -86,6 +87,17 @@ impl<'a> Command<'a> {
         self.image = Some(image.into());
         self
     }
+    /// Mount the granted directory `source` (a guest path) at `target` in
+    /// the container.
+    pub fn mount(
+        mut self,
+        source: impl Into<String>,
+        target: impl Into<String>,
+        read_only: bool,
+    ) -> Self {
+        self.mounts.push((source.into(), target.into(), read_only));
+        self
+    }
     /// The program and arguments, for messages.
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
@@ -114,7 +126,15 @@ impl<'a> Command<'a> {
             workdir: self.workdir,
             stdin: self.stdin,
             image: self.image,
-            mounts: Vec::new(),
+            mounts: self
+                .mounts
+                .into_iter()
+                .map(|(source, target, read_only)| driver::Mount {
+                    source,
+                    target,
+                    read_only,
+                })
+                .collect(),
         };
         match driver::run(&request) {
             Ok(done) => Ok(Completed {

@@ -26,6 +26,8 @@ mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// The environment: mixin not found, state store, I/O.
     pub const ENVIRONMENT: u8 = 3;
+    /// Interrupted with Ctrl-C (128 + SIGINT), as shells report it.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -786,6 +788,9 @@ fn action(cli: &Cli, name: &str, a: &ActionArgs) -> Result<u8, Failure> {
         &mut on_event,
     )?;
     print_outcome(cli, &outcome)?;
+    if wasmix::driver::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(exit::INTERRUPTED);
+    }
     Ok(if outcome.succeeded() {
         0
     } else {

@@ -240,3 +240,90 @@ fn the_containers_example_runs_exec_helm3_and_kubernetes_in_containers() {
         "containers were left behind"
     );
 }
+
+#[test]
+fn ctrl_c_removes_the_running_container() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let grants = format!("{{images: [{TEST_IMAGE}]}}");
+    let b = sb.bundle(
+        "interrupted",
+        &manifest("interrupted", &grants, "sleep 120", ""),
+        &[],
+    );
+    let child = std::process::Command::new(wasmix_e2e::wasmix_bin())
+        .args([
+            "install",
+            b.to_str().unwrap(),
+            "--driver",
+            "docker",
+            "--pull",
+            "never",
+        ])
+        .env("WASMIX_HOME", sb.home())
+        .env("WASMIX_MIXIN_PATH", wasmix_e2e::mixin_dir())
+        .env("DOCKER_HOST", &engine.docker_host)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while engine.containers_of("interrupted").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        engine.containers_of("interrupted").is_empty(),
+        "the container outlived Ctrl-C"
+    );
+    // The interrupted run is recorded, whole, as failed by the interrupt.
+    let show = sb.wasmix(&["installation", "show", "interrupted"]);
+    show.expect_code(0)
+        .expect_stdout("failed")
+        .expect_stdout("interrupted (Ctrl-C)");
+}
+
+#[test]
+fn a_mount_outside_the_grant_is_denied() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let m = [
+        "schemaVersion: 1.0.0",
+        "name: mounts",
+        "version: 0.1.0",
+        "mixins:",
+        "  - kubernetes:",
+        &format!("      image: {}", wasmix_e2e::TOOLS_IMAGE),
+        "      grants: {images: [localhost/wasmix-test/tools]}",
+        "install:",
+        "  - kubernetes:",
+        "      description: no files granted",
+        "      manifests: [manifests/app.yaml]",
+        "uninstall:",
+        "  - kubernetes:",
+        "      description: x",
+        "      manifests: [manifests/app.yaml]",
+    ]
+    .join("\n");
+    let b = sb.bundle("mounts", &m, &[("manifests/app.yaml", "kind: Service\n")]);
+    let run = docker(&sb, &engine, &b, &[]);
+    run.expect_code(1)
+        .expect_stdout("mount source \"/cnab/app/manifests\" is not a granted directory");
+    assert!(engine.containers_of("mounts").is_empty());
+}

@@ -34,6 +34,52 @@ pub struct DockerDriver {
     rt: tokio::runtime::Runtime,
     pull: PullPolicy,
     endpoint: String,
+    live: Live,
+}
+
+/// Containers that exist right now, for the Ctrl-C watcher.
+type Live = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// Set once the operator pressed Ctrl-C while the docker driver was in use.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On Ctrl-C, remove every live container. The step waiting on one then
+/// fails as interrupted and the run is recorded as such; with no container
+/// running, exit at once with 130 (runs are recorded in one transaction at
+/// the end, so nothing is half-written).
+fn watch_ctrl_c(docker: Docker, live: Live) {
+    let watcher = move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            let ids: Vec<String> = live
+                .lock()
+                .map(|l| l.iter().cloned().collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                std::process::exit(130);
+            }
+            for id in ids {
+                let options = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                let _ = docker.remove_container(&id, Some(options)).await;
+            }
+        });
+    };
+    // If the thread cannot start, Ctrl-C keeps its default meaning.
+    let _ = std::thread::Builder::new()
+        .name("wasmix-ctrl-c".into())
+        .spawn(watcher);
 }
 
 fn engine_err(endpoint: &str, what: &str, e: impl std::fmt::Display) -> DriverError {
@@ -63,11 +109,14 @@ impl DockerDriver {
             .enable_all()
             .build()
             .map_err(|e| engine_err(&endpoint, "tokio runtime", e))?;
+        let live = Live::default();
+        watch_ctrl_c(docker.clone(), live.clone());
         Ok(DockerDriver {
             docker,
             rt,
             pull,
             endpoint,
+            live,
         })
     }
 
@@ -161,13 +210,26 @@ impl DockerDriver {
                 )
             })?;
         let id = created.id;
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(id.clone());
+        }
         let result = self.start_and_collect(&id, request, limits).await;
+        if result.is_err() && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(engine_err(
+                &self.endpoint,
+                &request.program,
+                "interrupted (Ctrl-C); its container was removed",
+            ));
+        }
         // Removed on every path: success, failure, deadline.
         let remove = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
             .build();
         let removed = self.docker.remove_container(&id, Some(remove)).await;
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&id);
+        }
         let done = result?;
         removed.map_err(|e| engine_err(&self.endpoint, &format!("removing container {id}"), e))?;
         Ok(done)
@@ -183,6 +245,39 @@ impl DockerDriver {
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
             .map_err(|e| engine_err(&self.endpoint, &format!("starting {}", request.program), e))?;
+        let code = self.wait_exit(id, request, limits).await?;
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = self.docker.logs(id, Some(options));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk
+                .map_err(|e| engine_err(&self.endpoint, "reading the container's output", e))?;
+            let (buf, bytes) = match chunk {
+                bollard::container::LogOutput::StdErr { message } => (&mut stderr, message),
+                bollard::container::LogOutput::StdOut { message }
+                | bollard::container::LogOutput::Console { message } => (&mut stdout, message),
+                bollard::container::LogOutput::StdIn { .. } => continue,
+            };
+            let room = limits.output_cap.saturating_sub(buf.len());
+            buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok(Completed {
+            exit_code: code as i32,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// The container's exit code, within the step's remaining deadline.
+    async fn wait_exit(
+        &self,
+        id: &str,
+        request: &Request,
+        limits: RunLimits,
+    ) -> Result<i64, DriverError> {
         let waited = tokio::time::timeout(limits.timeout, async {
             let mut wait = self
                 .docker
@@ -202,42 +297,13 @@ impl DockerDriver {
             }
         })
         .await;
-        let code = match waited {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(DriverError::Timeout {
-                    program: request.program.clone(),
-                    seconds: limits.timeout.as_secs(),
-                })
-            }
-        };
-        let mut logs = self.docker.logs(
-            id,
-            Some(
-                LogsOptionsBuilder::default()
-                    .stdout(true)
-                    .stderr(true)
-                    .build(),
-            ),
-        );
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        while let Some(chunk) = logs.next().await {
-            let chunk = chunk
-                .map_err(|e| engine_err(&self.endpoint, "reading the container's output", e))?;
-            let (buf, bytes) = match chunk {
-                bollard::container::LogOutput::StdErr { message } => (&mut stderr, message),
-                bollard::container::LogOutput::StdOut { message }
-                | bollard::container::LogOutput::Console { message } => (&mut stdout, message),
-                bollard::container::LogOutput::StdIn { .. } => continue,
-            };
-            let room = limits.output_cap.saturating_sub(buf.len());
-            buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        match waited {
+            Ok(code) => code,
+            Err(_) => Err(DriverError::Timeout {
+                program: request.program.clone(),
+                seconds: limits.timeout.as_secs(),
+            }),
         }
-        Ok(Completed {
-            exit_code: code as i32,
-            stdout,
-            stderr,
-        })
     }
 }
 

@@ -369,6 +369,8 @@ fn registry(cli: &Cli) -> Result<Registry, Failure> {
     let config = RegistryConfig {
         insecure: cli.insecure_registries.clone(),
         max_layer: cli.max_mixin_size,
+        // Progress on a terminal only, and never mixed into JSON output.
+        progress: std::io::stderr().is_terminal() && cli.output == Format::Text,
         ..Default::default()
     };
     Ok(Registry::new(config)?)

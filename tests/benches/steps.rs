@@ -6,7 +6,7 @@
 //! 1. a warm wasm step through the sandbox (grant → WASI context → store →
 //!    instantiate from `InstancePre` → call → outputs), no-op and exec;
 //! 2. the same exec logic as a native process per step, Porter-style;
-//! 3. a container per step (only when `podman` is installed);
+//! 3. a container per step through the docker driver (when `podman` is installed);
 //! 4. cold compile, cached load (deserialize), and no-cache compile;
 //! 5. bundles of 1, 10, 100, 1000 steps through `Runtime::run`: total time
 //!    and peak RSS, each in a fresh process;
@@ -234,28 +234,39 @@ fn main() {
         })
     });
 
-    // 3. A container per step.
+    // 3. A container per step, through the docker driver against Podman:
+    //    the "mixins as images" model, one container for each step.
     let podman = Command::new("podman")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     let container = podman.then(|| {
-        measure(10, || {
-            let ok = Command::new("podman")
-                .args([
-                    "run",
-                    "--rm",
-                    "--network=none",
-                    "wasmix-bench-busybox",
-                    "echo",
-                    "Hello World",
-                ])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            assert!(
-                ok,
-                "podman run failed: import a busybox image as wasmix-bench-busybox"
-            );
+        use wasmix::driver::Driver;
+        let engine = wasmix_e2e::PodmanService::start();
+        let driver = wasmix::driver::DockerDriver::connect(
+            Some(&engine.docker_host),
+            wasmix::driver::PullPolicy::Never,
+        )
+        .unwrap();
+        let request = wasmix::driver::Request {
+            program: "echo".into(),
+            args: vec!["Hello World".into()],
+            env: Vec::new(),
+            workdir: bundle.path().to_path_buf(),
+            stdin: None,
+            image: Some(wasmix_e2e::TEST_IMAGE.into()),
+            container_workdir: None,
+            mounts: Vec::new(),
+            network: false,
+            labels: vec![("dev.wasmix.installation".into(), "bench".into())],
+        };
+        let limits = wasmix::driver::RunLimits {
+            timeout: Duration::from_secs(60),
+            output_cap: 1 << 20,
+        };
+        measure(20, || {
+            let done = driver.run(&request, limits).unwrap();
+            assert_eq!(done.stdout, b"Hello World\n");
         })
     });
 
@@ -282,7 +293,7 @@ fn main() {
         )),
     }
     match &container {
-        Some(s) => line(row("container per step (podman run --rm busybox echo)", s)),
+        Some(s) => line(row("container per step: create, start, wait, logs, remove (docker driver, Podman, busybox echo)", s)),
         None => line(
             "| container per step | skipped: no container engine (podman) on this machine | | |"
                 .into(),

@@ -146,6 +146,30 @@ fn driver_requests_are_capped_per_step() {
 }
 
 #[test]
+fn oversized_driver_requests_are_refused() {
+    let sb = Sandbox::new();
+    let rt = runtime(Limits::default(), None);
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "big",
+        "{commands: [echo]}",
+        &["{kind: big-request, bytes: 5000000}"],
+    );
+    assert!(o.succeeded());
+    let v = store.outputs("big", false).unwrap()[0]
+        .value
+        .clone()
+        .unwrap();
+    assert!(
+        v.starts_with("denied:") && v.contains("over the limit of 4194304"),
+        "{v}"
+    );
+}
+
+#[test]
 fn a_slow_command_is_killed_at_the_step_deadline() {
     let sb = Sandbox::new();
     let rt = runtime(small_limits(), None);

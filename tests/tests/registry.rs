@@ -464,3 +464,84 @@ fn bare_names_resolve_through_the_default_namespace() {
     run.expect_code(0);
     run.expect_stdout("bare name");
 }
+
+#[test]
+fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    // A large layer (random bytes: a pull only checks format and digests), pushed with oras.
+    let work = sb.dir.path().join("big");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut bytes = vec![0u8; 48 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in bytes.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(work.join("big.wasm"), &bytes).unwrap();
+    std::fs::write(
+        work.join("config.json"),
+        r#"{"architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
+    )
+    .unwrap();
+    let reference = format!("{}/big/blob:1", reg.addr);
+    let script = format!(
+        "import oras.client, os\nos.chdir('{}')\noras.client.OrasClient(hostname='{}', insecure=True).push(target='{reference}', files=['big.wasm:application/wasm'], manifest_config='config.json:application/vnd.wasm.config.v0+json', disable_path_validation=True)\n",
+        work.display(),
+        reg.addr
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layer = wasmix::oci::sha256_digest(&bytes);
+
+    let cache = sb.home().join("cache/oci");
+    let mut child = std::process::Command::new(wasmix_e2e::wasmix_bin())
+        .args(["mixin", "pull", &reference])
+        .env("WASMIX_HOME", sb.home())
+        .env("WASMIX_INSECURE_REGISTRIES", &reg.addr)
+        .env("DOCKER_CONFIG", sb.dir.path().join("docker"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as the download has started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let started = std::fs::read_dir(cache.join("tmp"))
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
+        if started || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let blob = cache.join("blobs/sha256").join(&layer[7..]);
+    assert!(!blob.exists(), "a partial layer was published in the cache");
+    assert_eq!(
+        std::fs::read_dir(cache.join("entries")).unwrap().count(),
+        0,
+        "an entry was recorded"
+    );
+    // Leftover temporary files are only ever in tmp/, and prune clears them.
+    w(&sb, &reg, &["cache", "prune"]).expect_code(0);
+    assert_eq!(std::fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
+    // The next pull completes and the blob is whole.
+    w(&sb, &reg, &["mixin", "pull", &reference]).expect_code(0);
+    assert_eq!(
+        wasmix::oci::sha256_digest(&std::fs::read(&blob).unwrap()),
+        layer
+    );
+}

@@ -55,6 +55,9 @@ enum Attempt {
     Image {
         image: String,
     },
+    BigRequest {
+        bytes: usize,
+    },
     Connect {
         address: String,
     },
@@ -155,6 +158,13 @@ impl Mixin for Probe {
                 Attempt::Image { image } => verdict(
                     Command::new("true")
                         .image(image)
+                        .run()
+                        .map_err(|f| f.message),
+                    |d| format!("exit={}", d.exit_code),
+                ),
+                Attempt::BigRequest { bytes } => verdict(
+                    Command::new("echo")
+                        .arg("x".repeat(bytes))
                         .run()
                         .map_err(|f| f.message),
                     |d| format!("exit={}", d.exit_code),

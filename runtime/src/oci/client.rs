@@ -32,6 +32,8 @@ pub struct RegistryConfig {
     pub retries: u32,
     /// Docker's `config.json` for credentials.
     pub docker_config: Option<PathBuf>,
+    /// Show transfer progress on stderr (for a terminal).
+    pub progress: bool,
 }
 
 impl Default for RegistryConfig {
@@ -48,6 +50,7 @@ impl Default for RegistryConfig {
             timeout: Duration::from_secs(30),
             retries: 3,
             docker_config,
+            progress: false,
         }
     }
 }
@@ -242,6 +245,8 @@ impl Registry {
                 .pull_blob_stream(reference, &oci_desc)
                 .await
                 .map_err(|e| map_error(&registry, &d.digest, e))?;
+            let mut received = 0u64;
+            let mut shown = std::time::Instant::now();
             loop {
                 let next = tokio::time::timeout(stalled, stream.stream.next())
                     .await
@@ -251,7 +256,19 @@ impl Registry {
                     })?;
                 match next {
                     None => break,
-                    Some(Ok(chunk)) => writer.write(&chunk)?,
+                    Some(Ok(chunk)) => {
+                        writer.write(&chunk)?;
+                        received += chunk.len() as u64;
+                        if self.config.progress && shown.elapsed() >= Duration::from_millis(100) {
+                            shown = std::time::Instant::now();
+                            eprint!(
+                                "\r  pulling {} {} / {} KiB",
+                                short(&d.digest),
+                                received >> 10,
+                                d.size >> 10
+                            );
+                        }
+                    }
                     Some(Err(e)) => {
                         // oci-client checks the digest as it streams; say so plainly.
                         let text = e.to_string();
@@ -275,6 +292,14 @@ impl Registry {
             }
             Ok::<(), OciError>(())
         })?;
+        if self.config.progress && d.size > 1 << 20 {
+            eprintln!(
+                "\r  pulled {} {} KiB{:20}",
+                short(&d.digest),
+                d.size >> 10,
+                ""
+            );
+        }
         writer.commit()
     }
 
@@ -308,6 +333,13 @@ impl Registry {
                 .push_blob(reference, wasm.to_vec(), &artifact.layer_digest)
                 .await
         })?;
+        if self.config.progress {
+            eprintln!(
+                "  pushed {} {} KiB",
+                short(&artifact.layer_digest),
+                wasm.len() >> 10
+            );
+        }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         self.retry(&registry, &shown, async || {
             self.client
@@ -340,6 +372,11 @@ impl Registry {
             },
         }
     }
+}
+
+/// `sha256:abcdef123456` for progress lines.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
 }
 
 fn transient(e: &OciDistributionError) -> bool {

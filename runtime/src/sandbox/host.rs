@@ -130,6 +130,19 @@ impl StepState {
                 a.limits.max_driver_calls
             ));
         }
+        let size: usize = command.program.len()
+            + command.args.iter().map(String::len).sum::<usize>()
+            + command
+                .env
+                .iter()
+                .map(|(k, v)| k.len() + text_len(v))
+                .sum::<usize>()
+            + command.stdin.as_ref().map_or(0, Vec::len);
+        if size > MAX_REQUEST_BYTES {
+            return Err(format!(
+                "this driver request is {size} bytes (program, arguments, environment and stdin), over the limit of {MAX_REQUEST_BYTES}"
+            ));
+        }
         match &command.image {
             Some(image) => {
                 if !image_allowed(&a.grant.images, image) {
@@ -205,6 +218,17 @@ impl StepState {
             network: !a.grant.hosts.is_empty(),
             labels: a.labels.clone(),
         })
+    }
+}
+
+/// Largest driver request (program, arguments, environment, stdin) a step
+/// may make: more is a runaway or an attempt to exhaust the host.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+fn text_len(v: &driver::Value) -> usize {
+    match v {
+        driver::Value::Text(t) => t.len(),
+        driver::Value::Secret(_) => 0,
     }
 }
 

@@ -183,3 +183,60 @@ fn unknown_top_level_field_is_rejected_at_its_line() {
         "{p:?}"
     );
 }
+
+/// Mangled manifests (every truncation point on a stride, byte flips,
+/// inserted YAML punctuation) are rejected or accepted, never a panic, and
+/// every rejection is located.
+#[test]
+fn mangled_manifests_never_panic() {
+    let dir = fixture("");
+    let mut tried = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let bytes = text.as_bytes();
+        let mut variants: Vec<String> = Vec::new();
+        for cut in (0..bytes.len()).step_by(11) {
+            variants.push(String::from_utf8_lossy(&bytes[..cut]).into_owned());
+        }
+        for (i, junk) in [
+            "{",
+            "]",
+            ": :",
+            "- ",
+            "\t",
+            "&a *a",
+            "!!binary x",
+            "\"",
+            "${ bundle.",
+            "\u{0}",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let at = (bytes.len() * (i + 1) / 11).min(bytes.len());
+            let at = (0..=at)
+                .rev()
+                .find(|&k| text.is_char_boundary(k))
+                .unwrap_or(0);
+            variants.push(format!("{}{junk}{}", &text[..at], &text[at..]));
+        }
+        for v in variants {
+            tried += 1;
+            let result = std::panic::catch_unwind(|| manifest::parse(&path, &v));
+            match result {
+                Err(_) => panic!("parser panicked on a mangled {}:\n{v}", path.display()),
+                Ok(Err(manifest::ManifestError::Invalid { problems, .. })) => {
+                    for p in problems {
+                        assert!(
+                            p.location.starts_with(&path.display().to_string()),
+                            "unlocated problem: {p}"
+                        );
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    assert!(tried > 200, "only {tried} variants");
+}

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use wasmix_kube::{escape_set_key, KubeOutput};
-use wasmix_mixin_sdk::{log, parse_step, Command, Failure, Info, Invocation, Mixin, Output};
+use wasmix_mixin_sdk::{parse_step, Command, Failure, Info, Invocation, Mixin, Output};
 
 /// A helm3 step: the union of Porter's install, upgrade, uninstall and
 /// invoke forms (which fields apply depends on the action).
@@ -229,43 +229,11 @@ impl Mixin for Helm3 {
         let helm = config_str(&inv.config, "binary").unwrap_or_else(|| "helm3".into());
         let kubectl = config_str(&inv.config, "kubectl").unwrap_or_else(|| "kubectl".into());
         for args in argv(&inv.action, &step).map_err(Failure::msg)? {
-            let command = tool(&helm, &image).args(args);
-            let shown = command.display();
-            let done = command.run()?;
-            if !done.stdout.is_empty() {
-                log::info(done.stdout_text().trim_end());
-            }
-            if done.exit_code != 0 {
-                return Err(Failure {
-                    message: format!(
-                        "{shown} failed with exit code {}: {}",
-                        done.exit_code,
-                        done.stderr_text().trim_end()
-                    ),
-                    exit_code: Some(done.exit_code),
-                });
-            }
+            tool(&helm, &image).args(args).run_checked()?;
         }
-        let mut outputs = Vec::new();
-        for o in &step.outputs {
-            let args = o.argv(step.namespace.as_deref()).map_err(Failure::msg)?;
-            let done = tool(&kubectl, &image).args(args).run()?;
-            if done.exit_code != 0 {
-                return Err(Failure::msg(format!(
-                    "reading output {:?}: kubectl exited {}: {}",
-                    o.name,
-                    done.exit_code,
-                    done.stderr_text().trim_end()
-                )));
-            }
-            let value = o.value(&done.stdout_text()).map_err(Failure::msg)?;
-            outputs.push(Output {
-                name: o.name.clone(),
-                value,
-                sensitive: o.sensitive(),
-            });
-        }
-        Ok(outputs)
+        wasmix_kube::read_outputs(&step.outputs, step.namespace.as_deref(), |args| {
+            tool(&kubectl, &image).args(args)
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use serde::Deserialize;
+use wasmix_mixin_sdk::{Command, Failure, Output};
 
 /// One output of a helm3 or kubernetes step.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -72,6 +73,29 @@ impl KubeOutput {
     pub fn sensitive(&self) -> bool {
         self.secret.is_some()
     }
+}
+
+/// Read every output with `kubectl get`, built by `kubectl` from the
+/// arguments (so the caller decides the image, mounts and program name).
+pub fn read_outputs(
+    outputs: &[KubeOutput],
+    step_namespace: Option<&str>,
+    kubectl: impl Fn(Vec<String>) -> Command<'static>,
+) -> Result<Vec<Output>, Failure> {
+    outputs
+        .iter()
+        .map(|o| {
+            let args = o.argv(step_namespace).map_err(Failure::msg)?;
+            let done = kubectl(args)
+                .run_checked()
+                .map_err(|f| Failure::msg(format!("reading output {:?}: {}", o.name, f.message)))?;
+            Ok(Output {
+                name: o.name.clone(),
+                value: o.value(&done.stdout_text()).map_err(Failure::msg)?,
+                sensitive: o.sensitive(),
+            })
+        })
+        .collect()
 }
 
 /// Escape the dots of a `--set` key so helm takes it as one key.

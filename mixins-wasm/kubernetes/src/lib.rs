@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use wasmix_kube::KubeOutput;
-use wasmix_mixin_sdk::{log, parse_step, Command, Failure, Info, Invocation, Mixin, Output};
+use wasmix_mixin_sdk::{parse_step, Command, Failure, Info, Invocation, Mixin, Output};
 
 /// A kubernetes step.
 #[derive(Debug, Default, Deserialize)]
@@ -170,39 +170,9 @@ impl Mixin for Kubernetes {
             c
         };
         for args in argv(&inv.action, &step).map_err(Failure::msg)? {
-            let c = command(args);
-            let shown = c.display();
-            let done = c.run()?;
-            if !done.stdout.is_empty() {
-                log::info(done.stdout_text().trim_end());
-            }
-            if done.exit_code != 0 {
-                return Err(Failure {
-                    message: format!(
-                        "{shown} failed with exit code {}: {}",
-                        done.exit_code,
-                        done.stderr_text().trim_end()
-                    ),
-                    exit_code: Some(done.exit_code),
-                });
-            }
+            command(args).run_checked()?;
         }
-        let mut outputs = Vec::new();
-        for o in &step.outputs {
-            let done = command(o.argv(step.namespace.as_deref()).map_err(Failure::msg)?).run()?;
-            if done.exit_code != 0 {
-                return Err(Failure::msg(format!(
-                    "reading output {:?}: kubectl exited {}",
-                    o.name, done.exit_code
-                )));
-            }
-            outputs.push(Output {
-                name: o.name.clone(),
-                value: o.value(&done.stdout_text()).map_err(Failure::msg)?,
-                sensitive: o.sensitive(),
-            });
-        }
-        Ok(outputs)
+        wasmix_kube::read_outputs(&step.outputs, step.namespace.as_deref(), command)
     }
 }
 

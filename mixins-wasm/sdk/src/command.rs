@@ -106,6 +106,27 @@ impl<'a> Command<'a> {
             .join(" ")
     }
 
+    /// Run, log what the command printed to stdout, and turn a non-zero exit
+    /// into a [`Failure`] naming the command, its exit code and its stderr.
+    pub fn run_checked(self) -> Result<Completed, Failure> {
+        let shown = self.display();
+        let done = self.run()?;
+        if !done.stdout.is_empty() {
+            crate::log::info(done.stdout_text().trim_end());
+        }
+        if done.exit_code != 0 {
+            return Err(Failure {
+                message: format!(
+                    "{shown} failed with exit code {}: {}",
+                    done.exit_code,
+                    done.stderr_text().trim_end()
+                ),
+                exit_code: Some(done.exit_code),
+            });
+        }
+        Ok(done)
+    }
+
     /// Run to completion through the host driver.
     pub fn run(self) -> Result<Completed, Failure> {
         let env = self

@@ -545,3 +545,88 @@ fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
         layer
     );
 }
+
+#[test]
+fn credentials_can_come_from_a_docker_credential_helper() {
+    let reg = RegistryServer::start(Some(("mixer", "helper-pass")));
+    let sb = Sandbox::new();
+    // A credential helper speaking Docker's protocol: `get`, the server on
+    // stdin, JSON on stdout.
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-wasmixtest");
+    std::fs::write(&helper, format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n[ \"$server\" = \"{}\" ] || {{ echo 'credentials not found' >&2; exit 1; }}\necho '{{\"Username\":\"mixer\",\"Secret\":\"helper-pass\"}}'\n",
+        reg.addr
+    ))
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = sb.dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!("{{\"credHelpers\": {{\"{}\": \"wasmixtest\"}}}}", reg.addr),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    let run = w_env(
+        &sb,
+        &reg,
+        &["mixin", "push", &exec_wasm(), &reference],
+        &[("PATH", path.as_str())],
+    );
+    run.expect_code(0);
+    assert!(!run.stdout().contains("helper-pass") && !run.stderr().contains("helper-pass"));
+}
+
+#[test]
+fn two_processes_pulling_the_same_digest_agree() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    push(&sb, &reg, &exec_wasm(), &reference);
+    let home = sb.dir.path().join("shared-home");
+    let spawn = || {
+        std::process::Command::new(wasmix_e2e::wasmix_bin())
+            .args(["mixin", "pull", &reference])
+            .env("WASMIX_HOME", &home)
+            .env("WASMIX_INSECURE_REGISTRIES", &reg.addr)
+            .env("DOCKER_CONFIG", sb.dir.path().join("docker"))
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let blobs = home.join("cache/oci/blobs/sha256");
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            wasmix::oci::sha256_digest(&std::fs::read(&path).unwrap()),
+            format!("sha256:{name}"),
+            "blob {name} is not whole"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(home.join("cache/oci/entries"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_dir(home.join("cache/oci/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

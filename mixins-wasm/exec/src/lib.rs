@@ -62,9 +62,7 @@ impl Mixin for Exec {
         for (k, v) in &step.envs {
             command = command.env(k, v);
         }
-        let config_image = serde_json::from_str::<serde_json::Value>(&invocation.config)
-            .ok()
-            .and_then(|c| c.get("image").and_then(|i| i.as_str()).map(str::to_string));
+        let config_image = invocation.config_str("image");
         if let Some(image) = step.image.clone().or(config_image) {
             command = command.image(image);
         }

@@ -193,14 +193,6 @@ pub fn argv(action: &str, step: &Step) -> Result<Vec<Vec<String>>, String> {
 
 struct Helm3;
 
-fn config_str(config: &str, key: &str) -> Option<String> {
-    serde_json::from_str::<Value>(config)
-        .ok()?
-        .get(key)?
-        .as_str()
-        .map(str::to_string)
-}
-
 fn tool(program: &str, image: &Option<String>) -> Command<'static> {
     let c = Command::new(program);
     match image {
@@ -222,12 +214,11 @@ impl Mixin for Helm3 {
 
     fn execute(inv: Invocation) -> Result<Vec<Output>, Failure> {
         let step: Step = parse_step(&inv.step)?;
-        let image = step
-            .image
-            .clone()
-            .or_else(|| config_str(&inv.config, "image"));
-        let helm = config_str(&inv.config, "binary").unwrap_or_else(|| "helm3".into());
-        let kubectl = config_str(&inv.config, "kubectl").unwrap_or_else(|| "kubectl".into());
+        let image = step.image.clone().or_else(|| inv.config_str("image"));
+        let helm = inv.config_str("binary").unwrap_or_else(|| "helm3".into());
+        let kubectl = inv
+            .config_str("kubectl")
+            .unwrap_or_else(|| "kubectl".into());
         for args in argv(&inv.action, &step).map_err(Failure::msg)? {
             tool(&helm, &image).args(args).run_checked()?;
         }

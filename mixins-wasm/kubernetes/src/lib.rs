@@ -132,14 +132,6 @@ fn manifest_dirs(step: &Step) -> Vec<String> {
 
 struct Kubernetes;
 
-fn config_str(config: &str, key: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(config)
-        .ok()?
-        .get(key)?
-        .as_str()
-        .map(str::to_string)
-}
-
 impl Mixin for Kubernetes {
     fn info() -> Info {
         Info {
@@ -153,11 +145,10 @@ impl Mixin for Kubernetes {
 
     fn execute(inv: Invocation) -> Result<Vec<Output>, Failure> {
         let step: Step = parse_step(&inv.step)?;
-        let image = step
-            .image
-            .clone()
-            .or_else(|| config_str(&inv.config, "image"));
-        let kubectl = config_str(&inv.config, "kubectl").unwrap_or_else(|| "kubectl".into());
+        let image = step.image.clone().or_else(|| inv.config_str("image"));
+        let kubectl = inv
+            .config_str("kubectl")
+            .unwrap_or_else(|| "kubectl".into());
         let dirs = manifest_dirs(&step);
         let command = |args: Vec<String>| {
             let mut c = Command::new(kubectl.clone()).args(args);

@@ -70,6 +70,18 @@ impl Failure {
     }
 }
 
+impl Invocation {
+    /// A string setting from the mixin's configuration in `porter.yaml`
+    /// (`mixins: - exec: {image: …}`), if present.
+    pub fn config_str(&self, key: &str) -> Option<String> {
+        serde_json::from_str::<serde_json::Value>(&self.config)
+            .ok()?
+            .get(key)?
+            .as_str()
+            .map(str::to_string)
+    }
+}
+
 impl Output {
     /// A plain output.
     pub fn text(name: impl Into<String>, value: impl Into<String>) -> Self {

@@ -32,6 +32,32 @@ fn install(sb: &Sandbox, reg: &RegistryServer, bundle: &std::path::Path, extra: 
     w(sb, reg, &args)
 }
 
+/// Push `file` (`name:media-type`, in `dir`, beside a `config.json`) with
+/// the PyPI oras client: an independent writer of OCI artifacts.
+fn oras_push(
+    reg: &RegistryServer,
+    dir: &std::path::Path,
+    target: &str,
+    file: &str,
+    config_media: &str,
+) {
+    let script = format!(
+        "import oras.client, os\nos.chdir('{}')\noras.client.OrasClient(hostname='{}', insecure=True).push(target='{target}', files=['{file}'], manifest_config='config.json:{config_media}', disable_path_validation=True)\n",
+        dir.display(),
+        reg.addr
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "oras push: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn exec_wasm() -> String {
     mixin_dir().join("wasmix_exec.wasm").display().to_string()
 }
@@ -262,20 +288,12 @@ fn tampered_oversized_and_foreign_artifacts_are_refused() {
     std::fs::write(work.join("x.bin"), b"not wasm").unwrap();
     std::fs::write(work.join("config.json"), "{}").unwrap();
     let foreign = format!("{}/other/blob:1", reg.addr);
-    let script = format!(
-        "import oras.client, os\nos.chdir('{}')\noras.client.OrasClient(hostname='{}', insecure=True).push(target='{foreign}', files=['x.bin:application/octet-stream'], manifest_config='config.json:application/vnd.oci.image.config.v1+json', disable_path_validation=True)\n",
-        work.display(),
-        reg.addr
-    );
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    oras_push(
+        &reg,
+        &work,
+        &foreign,
+        "x.bin:application/octet-stream",
+        "application/vnd.oci.image.config.v1+json",
     );
     let run = w(&fresh, &reg, &["mixin", "pull", &foreign]);
     run.expect_code(3);
@@ -487,20 +505,12 @@ fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
     )
     .unwrap();
     let reference = format!("{}/big/blob:1", reg.addr);
-    let script = format!(
-        "import oras.client, os\nos.chdir('{}')\noras.client.OrasClient(hostname='{}', insecure=True).push(target='{reference}', files=['big.wasm:application/wasm'], manifest_config='config.json:application/vnd.wasm.config.v0+json', disable_path_validation=True)\n",
-        work.display(),
-        reg.addr
-    );
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    oras_push(
+        &reg,
+        &work,
+        &reference,
+        "big.wasm:application/wasm",
+        "application/vnd.wasm.config.v0+json",
     );
     let layer = wasmix::oci::sha256_digest(&bytes);
 

@@ -21,6 +21,8 @@ pub mod keyless;
 pub mod keys;
 pub mod payload;
 pub mod policy;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 
 pub use keys::{KeyPair, PublicKey};

@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn manifests_round_trip_and_limits_hold() {
         let layer = SignatureLayer::simple(b"{}".to_vec(), b"sig");
-        let built = build_manifest(&[layer.clone()]);
+        let built = build_manifest(std::slice::from_ref(&layer));
         let parsed = parse_manifest("m", &built.manifest).unwrap();
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].media_type, SIMPLE_SIGNING_MEDIA_TYPE);

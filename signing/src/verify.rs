@@ -187,14 +187,18 @@ fn rank(r: &Reason) -> u8 {
 
 impl TrustPolicy {
     /// Decide whether `subject` may run, given `evidence`.
-    pub fn verify(&self, subject: &Subject<'_>, evidence: &Evidence) -> Result<Verdict, Refusal> {
+    pub fn verify(
+        &self,
+        subject: &Subject<'_>,
+        evidence: &Evidence,
+    ) -> Result<Verdict, Box<Refusal>> {
         let Some(scope) = self.scope_for(subject.repository) else {
-            return Err(Refusal {
+            return Err(Box::new(Refusal {
                 artifact: subject.shown(),
                 scope: "none".into(),
                 policy: self.source.clone(),
                 reason: Reason::NoScope,
-            });
+            }));
         };
         if scope.mode == Mode::Skip {
             return Ok(Verdict::Skipped {
@@ -210,7 +214,7 @@ impl TrustPolicy {
                 scope: scope.pattern.clone(),
                 reason: reason.to_string(),
             }),
-            Err(reason) => Err(Refusal {
+            Err(reason) => Err(Box::new(Refusal {
                 artifact: subject.shown(),
                 scope: scope.pattern.clone(),
                 policy: if scope.line == 0 {
@@ -219,7 +223,7 @@ impl TrustPolicy {
                     format!("{}:{}", self.source, scope.line)
                 },
                 reason,
-            }),
+            })),
         }
     }
 }

@@ -82,7 +82,7 @@ fn evidence(layers: Vec<SignatureLayer>) -> Evidence {
 }
 
 fn refused(policy: &TrustPolicy, d: &str, e: &Evidence) -> Refusal {
-    policy.verify(&subject(d), e).unwrap_err()
+    *policy.verify(&subject(d), e).unwrap_err()
 }
 
 #[test]

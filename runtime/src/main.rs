@@ -18,6 +18,9 @@ use wasmix::run::{Event, Inputs, Limits, OciSource, Outcome, RunError, Runtime};
 use wasmix::sandbox::MixinEngine;
 use wasmix::store::Store;
 
+#[path = "cli/signing.rs"]
+mod signing_cli;
+
 /// Exit codes scripts can rely on.
 mod exit {
     /// The action ran and a step failed.
@@ -26,6 +29,8 @@ mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// The environment: mixin not found, state store, I/O.
     pub const ENVIRONMENT: u8 = 3;
+    /// The trust policy refused a mixin.
+    pub const UNTRUSTED: u8 = 4;
     /// Interrupted with Ctrl-C (128 + SIGINT), as shells report it.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -63,6 +68,9 @@ struct Cli {
     /// Largest mixin component accepted from a registry, in bytes
     #[arg(long, global = true, env = "WASMIX_MAX_MIXIN_SIZE", default_value_t = 256 << 20)]
     max_mixin_size: u64,
+    /// Trust policy file, replacing the user's for this run [default: HOME/trust.yaml]
+    #[arg(long, global = true, env = "WASMIX_TRUST_POLICY")]
+    trust_policy: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,6 +150,12 @@ enum Command {
     /// Registry credentials
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Key(signing_cli::KeyCommand),
+    /// The trust policy mixins are checked against
+    #[command(subcommand)]
+    Trust(signing_cli::TrustCommand),
     /// Pin a bundle's registry mixins by digest in wasmix.lock
     Lock {
         /// Bundle directory or manifest file
@@ -167,7 +181,20 @@ enum MixinCommand {
         /// Source URL to record in the annotations
         #[arg(long)]
         source: Option<String>,
+        /// Sign the pushed digest too (needs --key)
+        #[arg(long, requires = "key")]
+        sign: bool,
+        /// Private key for --sign (cosign format); password from COSIGN_PASSWORD or a prompt
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Claim to sign with --sign, KEY=VALUE (repeatable)
+        #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+        annotations: Vec<String>,
     },
+    /// Sign an artifact's manifest digest, the way cosign does
+    Sign(signing_cli::SignArgs),
+    /// Check an artifact's signatures against a key, an identity or the trust policy
+    Verify(signing_cli::VerifyArgs),
     /// Pull an artifact into the cache
     Pull {
         /// Reference (tag or digest)
@@ -285,7 +312,15 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
                 | RunError::Plan(_)
                 | RunError::Installation(_),
             ) => exit::BAD_INPUT,
+            Some(RunError::Oci(wasmix::oci::OciError::Untrusted(_))) => exit::UNTRUSTED,
             Some(_) => exit::ENVIRONMENT,
+            None if matches!(
+                error.downcast_ref::<wasmix::oci::OciError>(),
+                Some(wasmix::oci::OciError::Untrusted(_))
+            ) =>
+            {
+                exit::UNTRUSTED
+            }
             None if error.downcast_ref::<manifest::ManifestError>().is_some() => exit::BAD_INPUT,
             None => exit::ENVIRONMENT,
         };
@@ -385,6 +420,7 @@ fn oci_source(cli: &Cli) -> Result<OciSource, Failure> {
             Some(registry(cli)?)
         },
         namespace: cli.mixin_namespace.clone(),
+        policy: signing_cli::policy(cli)?,
     })
 }
 
@@ -410,6 +446,8 @@ fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Schema { path } => schema(cli, path),
         Command::Installation(c) => installation(cli, c),
         Command::Mixin(c) => mixin(cli, c),
+        Command::Key(c) => signing_cli::key(c),
+        Command::Trust(c) => signing_cli::trust(cli, c),
         Command::Cache(CacheCommand::Prune) => {
             let (files, bytes) = oci_source(cli)?.cache.prune()?;
             println!("removed {files} file(s), {bytes} bytes");
@@ -457,10 +495,15 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     };
     let json = cli.output == Format::Json;
     match c {
+        MixinCommand::Sign(args) => return signing_cli::sign(cli, &oci, args),
+        MixinCommand::Verify(args) => return signing_cli::verify(cli, &oci, args),
         MixinCommand::Push {
             file,
             reference,
             source,
+            sign,
+            key,
+            annotations,
         } => {
             let wasm =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
@@ -489,6 +532,19 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 &digest,
                 &WasmManifest::parse(reference, &art.manifest, max_layer)?,
             )?;
+            if *sign {
+                let key = key
+                    .as_deref()
+                    .ok_or_else(|| bad_input(anyhow!("--sign needs --key")))?;
+                signing_cli::sign_digest(
+                    need_registry(reference)?,
+                    &oci,
+                    &parsed,
+                    &digest,
+                    key,
+                    annotations,
+                )?;
+            }
             if json {
                 println!(
                     "{}",
@@ -503,14 +559,20 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
         }
         MixinCommand::Pull { reference } => {
             let parsed = parse_reference(reference)?;
-            let (digest, m) = need_registry(reference)?.pull(&parsed, &oci.cache)?;
+            let pulled = need_registry(reference)?.pull(&parsed, &oci.cache, &oci.policy)?;
+            let (digest, m) = (&pulled.digest, &pulled.manifest);
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"reference": reference, "digest": digest, "size": m.layer.size})
+                    serde_json::json!({"reference": reference, "digest": digest, "size": m.layer.size, "verification": pulled.verification})
                 );
             } else {
                 println!("pulled {reference}@{digest} ({} bytes)", m.layer.size);
+                if pulled.verification.verified {
+                    println!("  {}", pulled.verification.verdict);
+                } else {
+                    eprintln!("warning: {reference}: {}", pulled.verification.verdict);
+                }
             }
         }
         MixinCommand::List => {
@@ -546,8 +608,8 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 Some(e) => e.digest,
                 None => {
                     need_registry(reference)?
-                        .pull(&parse_reference(reference)?, &oci.cache)?
-                        .0
+                        .pull(&parse_reference(reference)?, &oci.cache, &oci.policy)?
+                        .digest
                 }
             };
             let (m, path) = oci.cache.artifact(&digest, max_layer)?;
@@ -609,7 +671,11 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                     .find(|e| &e.digest == r || e.references.contains(r));
                 let digest = match cached {
                     Some(e) => e.digest,
-                    None => need_registry(r)?.pull(&parse_reference(r)?, &oci.cache)?.0,
+                    None => {
+                        need_registry(r)?
+                            .pull(&parse_reference(r)?, &oci.cache, &oci.policy)?
+                            .digest
+                    }
                 };
                 items.push((r.clone(), digest));
             }

@@ -6,7 +6,7 @@ use crate::grant::delimiters;
 use crate::lock::LockedMixin;
 use crate::manifest::{applies, Manifest, Parameter};
 use crate::oci::client::parse_reference;
-use crate::oci::{Cache, OciError, Registry};
+use crate::oci::{trust, Cache, OciError, Registry};
 use crate::plan::{Plan, PlanError};
 use crate::redact::Redactor;
 use crate::resolve::{MixinPath, NotFound};
@@ -145,6 +145,8 @@ pub struct OciSource {
     pub cache: Cache,
     /// The registry client; `None` when offline.
     pub registry: Option<Registry>,
+    /// The trust policy every artifact is checked against before use.
+    pub policy: wasmix_signing::TrustPolicy,
     /// Namespace for bare mixin names not found locally
     /// (`localhost:5000/wasmix` makes `exec` mean `localhost:5000/wasmix/exec:<version or latest>`).
     pub namespace: Option<String>,
@@ -167,6 +169,15 @@ pub fn pool_for(manifest: &Manifest, defaults: Limits) -> crate::sandbox::PoolSi
         instances,
         memory_bytes: memory,
     }
+}
+
+/// Where a mixin's component is, and how it got there.
+struct Located {
+    path: std::path::PathBuf,
+    /// The lock pin and the layer digest the component must hash to.
+    pin: Option<(LockedMixin, String)>,
+    /// Said when the trust policy let an unverified artifact through.
+    warning: Option<String>,
 }
 
 /// Everything needed to run actions.
@@ -192,7 +203,7 @@ impl Runtime {
         manifest: &Manifest,
         name: &str,
         pins: &BTreeMap<String, LockedMixin>,
-    ) -> Result<(std::path::PathBuf, Option<(LockedMixin, String)>), RunError> {
+    ) -> Result<Located, RunError> {
         let decl = manifest.mixin(name);
         let reference = match (decl.and_then(|d| d.reference.clone()), &self.oci) {
             (Some(r), _) => Some(r),
@@ -215,7 +226,11 @@ impl Runtime {
             _ => None,
         };
         let Some(reference) = reference else {
-            return Ok((self.mixin_path.locate(name)?, None));
+            return Ok(Located {
+                path: self.mixin_path.locate(name)?,
+                pin: None,
+                warning: None,
+            });
         };
         let Some(oci) = &self.oci else {
             return Err(RunError::Input(format!(
@@ -238,33 +253,59 @@ impl Runtime {
                 let registry = oci.registry.as_ref().ok_or(OciError::Offline {
                     reference: reference.clone(),
                 })?;
-                registry.pull(&parsed, &oci.cache)?.0
+                registry.pull(&parsed, &oci.cache, &oci.policy)?.digest
             }
         };
-        if oci.cache.artifact(&digest, max_layer).is_err() {
-            let registry = oci.registry.as_ref().ok_or(OciError::Offline {
-                reference: format!("{reference} ({digest})"),
-            })?;
-            let by_digest = oci_client::Reference::with_digest(
-                parsed.registry().to_string(),
-                parsed.repository().to_string(),
-                digest.clone(),
-            );
-            registry.pull(&by_digest, &oci.cache)?;
-            oci.cache.record(
-                &reference,
-                &digest,
-                &oci.cache.artifact(&digest, max_layer)?.0,
-            )?;
-        }
+        let verification = match (
+            trust::cached(&oci.policy, &oci.cache, &digest),
+            oci.cache.artifact(&digest, max_layer),
+        ) {
+            (Some(v), Ok(_)) => v,
+            // Cached, but verified under another policy (or never): verify
+            // again before using it.
+            (None, Ok((m, _))) => {
+                let v = trust::check(
+                    &oci.policy,
+                    oci.registry.as_ref(),
+                    &oci.cache,
+                    &parsed,
+                    &digest,
+                    &m,
+                )?;
+                oci.cache.record_verification(&digest, v.clone())?;
+                v
+            }
+            (_, Err(_)) => {
+                let registry = oci.registry.as_ref().ok_or(OciError::Offline {
+                    reference: format!("{reference} ({digest})"),
+                })?;
+                let by_digest = oci_client::Reference::with_digest(
+                    parsed.registry().to_string(),
+                    parsed.repository().to_string(),
+                    digest.clone(),
+                );
+                let pulled = registry.pull(&by_digest, &oci.cache, &oci.policy)?;
+                oci.cache.record(&reference, &digest, &pulled.manifest)?;
+                pulled.verification
+            }
+        };
         let (wasm_manifest, path) = oci.cache.artifact(&digest, max_layer)?;
-        Ok((
+        Ok(Located {
             path,
-            Some((
-                LockedMixin { reference, digest },
+            pin: Some((
+                LockedMixin {
+                    reference: reference.clone(),
+                    digest: digest.clone(),
+                },
                 wasm_manifest.layer.digest,
             )),
-        ))
+            warning: (!verification.verified).then(|| {
+                format!(
+                    "mixin {name} ({reference}@{digest}): {}",
+                    verification.verdict
+                )
+            }),
+        })
     }
 
     /// Plan `action`, load its mixins, and check every step against its
@@ -276,8 +317,9 @@ impl Runtime {
             .unwrap_or_default();
         // Resolve, verify and compile every mixin of the plan at once: a
         // bundle's first step then waits for the slowest mixin, not the sum.
-        let load_one = |name: &str| -> Result<(LoadedMixin, Option<LockedMixin>), RunError> {
-            let (path, pin) = self.locate(manifest, name, &pins)?;
+        type LoadResult = Result<(LoadedMixin, Option<LockedMixin>, Option<String>), RunError>;
+        let load_one = |name: &str| -> LoadResult {
+            let Located { path, pin, warning } = self.locate(manifest, name, &pins)?;
             let loaded = self.engine.load(name, &path)?;
             if let Some((pin, layer)) = &pin {
                 // The loader hashed the bytes it compiled: they must be the
@@ -294,11 +336,10 @@ impl Runtime {
             if let Some(req) = manifest.mixin(name).and_then(|d| d.version.as_deref()) {
                 check_version(name, req, &loaded)?;
             }
-            Ok((loaded, pin.map(|(p, _)| p)))
+            Ok((loaded, pin.map(|(p, _)| p), warning))
         };
         let names = plan.mixins();
-        let results: Vec<Result<(LoadedMixin, Option<LockedMixin>), RunError>> = if names.len() == 1
-        {
+        let results: Vec<LoadResult> = if names.len() == 1 {
             vec![load_one(names[0])]
         } else {
             std::thread::scope(|s| {
@@ -315,15 +356,16 @@ impl Runtime {
         };
         let mut mixins = BTreeMap::new();
         let mut new_pins = BTreeMap::new();
+        let mut warnings = Vec::new();
         for (name, result) in names.iter().zip(results) {
-            let (loaded, pin) = result?;
+            let (loaded, pin, warning) = result?;
             if let Some(pin) = pin {
                 new_pins.insert(name.to_string(), pin);
             }
+            warnings.extend(warning);
             mixins.insert(name.to_string(), Arc::new(loaded));
         }
         let mut problems = Vec::new();
-        let mut warnings = Vec::new();
         for planned in &plan.steps {
             let step = &planned.step;
             let mixin = &mixins[&step.mixin];

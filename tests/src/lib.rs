@@ -158,6 +158,19 @@ impl Run {
     }
 }
 
+/// The password of test signing keys.
+pub const KEY_PASSWORD: &str = "wasmix-test-password";
+
+/// Files of a test signing identity.
+pub struct TestTrust {
+    /// Encrypted private key (cosign format).
+    pub key: PathBuf,
+    /// Public key.
+    pub public: PathBuf,
+    /// A trust policy trusting `public` for one registry.
+    pub policy: PathBuf,
+}
+
 /// A real OCI registry (Debian's `docker-registry`, CNCF distribution) on
 /// 127.0.0.1, with a throwaway config and storage; stopped at drop.
 pub struct RegistryServer {
@@ -222,6 +235,34 @@ impl RegistryServer {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         server
+    }
+
+    /// A cosign key pair and a trust policy that trusts it for every
+    /// repository of this registry (made on first use, shared by every
+    /// sandbox that talks to this registry).
+    pub fn trust(&self) -> TestTrust {
+        let dir = self.dir.path().join("trust");
+        let t = TestTrust {
+            key: dir.join("cosign.key"),
+            public: dir.join("cosign.pub"),
+            policy: dir.join("trust.yaml"),
+        };
+        if !t.policy.is_file() {
+            std::fs::create_dir_all(&dir).expect("trust dir");
+            let pair = wasmix_signing::KeyPair::generate().expect("key");
+            let pem = pair.to_encrypted_pem(KEY_PASSWORD.as_bytes()).expect("pem");
+            std::fs::write(&t.key, pem.as_bytes()).expect("key file");
+            std::fs::write(&t.public, pair.public().to_pem()).expect("pub file");
+            std::fs::write(
+                &t.policy,
+                format!(
+                    "scopes:\n  - scope: {}/*\n    authorities:\n      - key: cosign.pub\n  - scope: \"*\"\n",
+                    self.addr
+                ),
+            )
+            .expect("policy");
+        }
+        t
     }
 
     /// The blob files of the registry's storage for `digest`.

@@ -2,7 +2,7 @@
 //! `docker-registry`), with `skopeo` and `oras` as independent clients.
 
 use serde_json::Value;
-use wasmix_e2e::{mixin_dir, RegistryServer, Run, Sandbox};
+use wasmix_e2e::{mixin_dir, RegistryServer, Run, Sandbox, KEY_PASSWORD};
 
 /// Run the CLI against `reg`: plain HTTP allowed for it only, and a private
 /// Docker config so the operator's real credentials are never read.
@@ -12,9 +12,12 @@ fn w(sb: &Sandbox, reg: &RegistryServer, args: &[&str]) -> Run {
 
 fn w_env(sb: &Sandbox, reg: &RegistryServer, args: &[&str], env: &[(&str, &str)]) -> Run {
     let docker = sb.dir.path().join("docker");
+    let policy = reg.trust().policy;
     let mut all: Vec<(&str, &str)> = vec![
         ("WASMIX_INSECURE_REGISTRIES", reg.addr.as_str()),
         ("DOCKER_CONFIG", docker.to_str().unwrap()),
+        ("WASMIX_TRUST_POLICY", policy.to_str().unwrap()),
+        ("COSIGN_PASSWORD", KEY_PASSWORD),
     ];
     all.extend_from_slice(env);
     sb.wasmix_env(args, &all)
@@ -62,15 +65,38 @@ fn exec_wasm() -> String {
     mixin_dir().join("wasmix_exec.wasm").display().to_string()
 }
 
+/// Push `file` as `reference` and sign it with the registry's test key.
 fn push(sb: &Sandbox, reg: &RegistryServer, file: &str, reference: &str) -> String {
+    let key = reg.trust().key;
     let run = w(
         sb,
         reg,
-        &["mixin", "push", file, reference, "--output", "json"],
+        &[
+            "mixin",
+            "push",
+            file,
+            reference,
+            "--output",
+            "json",
+            "--sign",
+            "--key",
+            key.to_str().unwrap(),
+        ],
     );
     run.expect_code(0);
     let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
     doc["digest"].as_str().unwrap().to_string()
+}
+
+/// Sign what `reference` points at with the registry's test key.
+fn sign(sb: &Sandbox, reg: &RegistryServer, reference: &str) {
+    let key = reg.trust().key;
+    w(
+        sb,
+        reg,
+        &["mixin", "sign", reference, "--key", key.to_str().unwrap()],
+    )
+    .expect_code(0);
 }
 
 fn bundle(sb: &Sandbox, name: &str, reference: &str) -> std::path::PathBuf {
@@ -214,6 +240,7 @@ print("pushed")
     let pulled = std::fs::read(out_dir.join("exec.wasm")).expect("oras wrote exec.wasm");
     assert_eq!(pulled, std::fs::read(exec_wasm()).unwrap());
 
+    sign(&sb, &reg, &foreign);
     let b = bundle(&sb, "from-oras", &foreign);
     let run = install(&sb, &reg, &b, &[]);
     run.expect_code(0);
@@ -513,6 +540,7 @@ fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
         "application/vnd.wasm.config.v0+json",
     );
     let layer = wasmix::oci::sha256_digest(&bytes);
+    sign(&sb, &reg, &reference);
 
     let cache = sb.home().join("cache/oci");
     let mut child = std::process::Command::new(wasmix_e2e::wasmix_bin())
@@ -520,6 +548,7 @@ fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
         .env("WASMIX_HOME", sb.home())
         .env("WASMIX_INSECURE_REGISTRIES", &reg.addr)
         .env("DOCKER_CONFIG", sb.dir.path().join("docker"))
+        .env("WASMIX_TRUST_POLICY", reg.trust().policy)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -608,6 +637,7 @@ fn two_processes_pulling_the_same_digest_agree() {
             .env("WASMIX_HOME", &home)
             .env("WASMIX_INSECURE_REGISTRIES", &reg.addr)
             .env("DOCKER_CONFIG", sb.dir.path().join("docker"))
+            .env("WASMIX_TRUST_POLICY", reg.trust().policy)
             .output()
     };
     let (a, b) = std::thread::scope(|s| {

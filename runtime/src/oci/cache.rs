@@ -28,6 +28,9 @@ pub struct CacheEntry {
     pub layer: String,
     /// Layer size in bytes.
     pub size: u64,
+    /// The last signature check, and the policy it was made under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::trust::Verification>,
 }
 
 /// The cache directory.
@@ -120,11 +123,6 @@ impl Cache {
         digest: &str,
         manifest: &WasmManifest,
     ) -> Result<(), OciError> {
-        let hex = digest_hex(digest).ok_or_else(|| OciError::Reference {
-            reference: digest.into(),
-            reason: "not a sha256 digest".into(),
-        })?;
-        let path = self.root.join("entries").join(format!("{hex}.json"));
         let mut entry = self.entry(digest).unwrap_or(CacheEntry {
             digest: digest.to_string(),
             references: Vec::new(),
@@ -132,11 +130,35 @@ impl Cache {
             version: manifest.version().map(str::to_string),
             layer: manifest.layer.digest.clone(),
             size: manifest.layer.size as u64,
+            verification: None,
         });
         if !entry.references.iter().any(|r| r == reference) {
             entry.references.push(reference.to_string());
         }
-        let json = serde_json::to_vec_pretty(&entry).expect("JSON of plain values");
+        self.write_entry(&entry)
+    }
+
+    /// Record `verification` on the entry for artifact `digest`.
+    pub fn record_verification(
+        &self,
+        digest: &str,
+        verification: super::trust::Verification,
+    ) -> Result<(), OciError> {
+        let mut entry = self.entry(digest).ok_or_else(|| OciError::Io {
+            path: format!("cache entry {digest}"),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        entry.verification = Some(verification);
+        self.write_entry(&entry)
+    }
+
+    fn write_entry(&self, entry: &CacheEntry) -> Result<(), OciError> {
+        let hex = digest_hex(&entry.digest).ok_or_else(|| OciError::Reference {
+            reference: entry.digest.clone(),
+            reason: "not a sha256 digest".into(),
+        })?;
+        let path = self.root.join("entries").join(format!("{hex}.json"));
+        let json = serde_json::to_vec_pretty(entry).expect("JSON of plain values");
         crate::fsutil::write_atomic(&path, &json).map_err(io(&path))
     }
 
@@ -203,6 +225,14 @@ impl Cache {
         for e in self.entries() {
             keep.insert(e.digest.clone());
             keep.insert(e.layer.clone());
+            if let Some(sigs) = e.verification.as_ref().and_then(|v| v.signatures.clone()) {
+                if let Ok(bytes) = self.read_blob(&sigs) {
+                    for d in super::trust::blobs_of(&bytes) {
+                        keep.insert(d);
+                    }
+                }
+                keep.insert(sigs);
+            }
             if let Ok(bytes) = self.read_blob(&e.digest) {
                 if let Ok(m) = WasmManifest::parse(&e.digest, &bytes, u64::MAX) {
                     keep.insert(m.config.digest);

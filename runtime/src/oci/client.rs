@@ -16,6 +16,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::path::PathBuf;
 use std::time::Duration;
+use wasmix_signing::cosign::{self, SignatureLayer};
+use wasmix_signing::{Evidence, TrustPolicy};
 
 /// How to talk to registries.
 #[derive(Debug, Clone)]
@@ -60,6 +62,17 @@ pub struct Registry {
     client: Client,
     rt: tokio::runtime::Runtime,
     config: RegistryConfig,
+}
+
+/// An artifact pulled into the cache.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// Manifest digest.
+    pub digest: String,
+    /// The checked manifest.
+    pub manifest: WasmManifest,
+    /// The trust policy's verdict.
+    pub verification: super::trust::Verification,
 }
 
 /// Parse an OCI reference (`host/repo:tag`, `host/repo@sha256:…`).
@@ -188,16 +201,23 @@ impl Registry {
         Ok((digest, bytes.to_vec()))
     }
 
-    /// Pull `reference` into `cache`: resolve it once, then fetch and check
-    /// every blob by digest. Returns the manifest digest.
+    /// Pull `reference` into `cache`: resolve it to a digest once, check
+    /// the signatures for that digest against `policy`, then fetch and
+    /// check every blob by digest. The tag is never fetched again, so a tag
+    /// moved after verification changes nothing.
     pub fn pull(
         &self,
         reference: &Reference,
         cache: &Cache,
-    ) -> Result<(String, WasmManifest), OciError> {
+        policy: &TrustPolicy,
+    ) -> Result<Pulled, OciError> {
         let shown = reference.whole();
         let (digest, manifest_bytes) = self.resolve(reference)?;
         let manifest = WasmManifest::parse(&shown, &manifest_bytes, self.config.max_layer)?;
+        let verification = match super::trust::cached(policy, cache, &digest) {
+            Some(v) => v,
+            None => super::trust::check(policy, Some(self), cache, reference, &digest, &manifest)?,
+        };
         let by_digest = Reference::with_digest(
             reference.registry().to_string(),
             reference.repository().to_string(),
@@ -210,7 +230,152 @@ impl Registry {
         }
         cache.write_blob(&digest, &manifest_bytes)?;
         cache.record(&shown, &digest, &manifest)?;
-        Ok((digest, manifest))
+        cache.record_verification(&digest, verification.clone())?;
+        Ok(Pulled {
+            digest,
+            manifest,
+            verification,
+        })
+    }
+
+    /// The manifest at `reference`, or `None` when the registry has none.
+    fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let result = self.retry(&registry, &reference.whole(), async || {
+            self.client
+                .pull_manifest_raw(reference, &auth, &[MANIFEST_MEDIA_TYPE])
+                .await
+        });
+        let bytes = match result {
+            Ok((bytes, _)) => bytes,
+            Err(OciError::Registry { reason, .. })
+                if reason.ends_with("not found")
+                    || reason.to_lowercase().contains("manifest unknown")
+                    || reason.contains("MANIFEST_UNKNOWN") =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        if bytes.len() as u64 > limit {
+            return Err(OciError::TooLarge {
+                what: format!("{} manifest", reference.whole()),
+                size: bytes.len() as u64,
+                limit,
+            });
+        }
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// The cosign signatures of manifest `digest` in `reference`'s
+    /// repository, fetched with hard limits and stored in `cache`. Returns
+    /// the evidence and the digest of the signature manifest (if any).
+    pub fn signatures(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        cache: &Cache,
+    ) -> Result<(Evidence, Option<String>), OciError> {
+        let tag = cosign::signature_tag(digest).ok_or_else(|| OciError::Reference {
+            reference: digest.into(),
+            reason: "not a sha256 digest".into(),
+        })?;
+        let sig_ref = Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            tag.clone(),
+        );
+        let looked_in = format!("looked for tag {tag}");
+        let Some(bytes) = self.fetch_manifest(&sig_ref, cosign::MAX_MANIFEST as u64)? else {
+            return Ok((
+                Evidence {
+                    looked_in: format!("{looked_in}: not there"),
+                    ..Default::default()
+                },
+                None,
+            ));
+        };
+        let evidence = super::trust::evidence_from(&looked_in, &bytes, |d| {
+            if !cache.has_blob(&d.digest) {
+                self.fetch_blob(&sig_ref, &super::trust::descriptor(d), cache)?;
+            }
+            cache.read_blob(&d.digest)
+        })?;
+        // The config too, so the cached signature manifest is whole and
+        // `mixin save` can carry it.
+        let config: super::artifact::Descriptor = serde_json::from_value(
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default()["config"]
+                .clone(),
+        )
+        .map_err(|e| OciError::Format {
+            reference: sig_ref.whole(),
+            reason: format!("signature manifest config: {e}"),
+        })?;
+        if config.size as u64 > cosign::MAX_LAYER || super::digest_hex(&config.digest).is_none() {
+            return Err(OciError::Format {
+                reference: sig_ref.whole(),
+                reason: "signature manifest config is not a small sha256 blob".into(),
+            });
+        }
+        if !cache.has_blob(&config.digest) {
+            self.fetch_blob(&sig_ref, &config, cache)?;
+        }
+        let sig_digest = sha256_digest(&bytes);
+        cache.write_blob(&sig_digest, &bytes)?;
+        Ok((evidence, Some(sig_digest)))
+    }
+
+    /// Add `layer` to the signatures of manifest `digest` in `reference`'s
+    /// repository (cosign appends: earlier signatures stay).
+    pub fn attach_signature(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        layer: SignatureLayer,
+        cache: &Cache,
+    ) -> Result<(), OciError> {
+        let (existing, _) = self.signatures(reference, digest, cache)?;
+        let mut layers = existing.signatures;
+        if layers.contains(&layer) {
+            return Ok(());
+        }
+        layers.push(layer);
+        let built = cosign::build_manifest(&layers);
+        let tag = cosign::signature_tag(digest).expect("checked by signatures()");
+        let sig_ref = Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            tag,
+        );
+        let registry = sig_ref.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let shown = sig_ref.whole();
+        self.retry(&registry, &shown, async || {
+            self.client
+                .store_auth_if_needed(sig_ref.resolve_registry(), &auth)
+                .await;
+            self.client
+                .auth(&sig_ref, &auth, oci_client::RegistryOperation::Push)
+                .await
+                .map(|_| ())
+        })?;
+        for (d, bytes) in &built.blobs {
+            self.retry(&registry, &shown, async || {
+                self.client.push_blob(&sig_ref, bytes.clone(), d).await
+            })?;
+        }
+        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        self.retry(&registry, &shown, async || {
+            self.client
+                .push_manifest_raw(&sig_ref, built.manifest.clone(), content_type.clone())
+                .await
+        })?;
+        Ok(())
     }
 
     fn fetch_blob(

@@ -6,6 +6,8 @@ use serde_json::json;
 use std::path::Path;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Marks an index entry as the cosign signatures of another manifest.
+const SIGNATURES_OF: &str = "dev.wasmix.signatures-of";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OciError + '_ {
     move |source| OciError::Io {
@@ -44,6 +46,25 @@ pub fn save(
             "size": bytes.len(),
             "annotations": {REF_NAME: reference},
         }));
+        // Its signatures travel with it, so the other side verifies offline.
+        let signatures = cache
+            .entry(digest)
+            .and_then(|e| e.verification)
+            .and_then(|v| v.signatures);
+        if let Some(sig) = signatures {
+            let sig_bytes = cache.read_blob(&sig)?;
+            for d in std::iter::once(sig.clone()).chain(super::trust::blobs_of(&sig_bytes)) {
+                let blob = cache.read_blob(&d)?;
+                let path = blobs.join(digest_hex(&d).expect("checked digest"));
+                crate::fsutil::write_atomic(&path, &blob).map_err(io(&path))?;
+            }
+            manifests.push(json!({
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "digest": sig,
+                "size": sig_bytes.len(),
+                "annotations": {SIGNATURES_OF: digest},
+            }));
+        }
     }
     let layout = dir.join("oci-layout");
     crate::fsutil::write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
@@ -96,7 +117,11 @@ pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, Oc
         Ok(bytes)
     };
     let mut loaded = Vec::new();
-    for m in index["manifests"].as_array().into_iter().flatten() {
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    for m in entries
+        .iter()
+        .filter(|m| m["annotations"][SIGNATURES_OF].is_null())
+    {
         let digest = m["digest"].as_str().unwrap_or_default();
         let name = m["annotations"][REF_NAME]
             .as_str()
@@ -111,6 +136,36 @@ pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, Oc
         cache.write_blob(digest, &bytes)?;
         cache.record(&name, digest, &manifest)?;
         loaded.push(name);
+    }
+    for m in entries.iter() {
+        let Some(of) = m["annotations"][SIGNATURES_OF].as_str() else {
+            continue;
+        };
+        let sig = m["digest"].as_str().unwrap_or_default();
+        let bytes = read(sig, wasmix_signing::cosign::MAX_MANIFEST as u64)?;
+        let layers = wasmix_signing::cosign::parse_manifest(sig, &bytes)?;
+        for d in super::trust::blobs_of(&bytes) {
+            let limit = layers
+                .iter()
+                .find(|l| l.digest == d)
+                .map(|l| l.size as u64)
+                .unwrap_or(wasmix_signing::cosign::MAX_LAYER);
+            cache.write_blob(&d, &read(&d, limit)?)?;
+        }
+        cache.write_blob(sig, &bytes)?;
+        if cache.entry(of).is_some() {
+            // Signatures only: the next use verifies them under the policy
+            // then in force.
+            cache.record_verification(
+                of,
+                super::trust::Verification {
+                    policy: String::new(),
+                    verdict: "loaded from a layout, not yet verified".into(),
+                    verified: false,
+                    signatures: Some(sig.to_string()),
+                },
+            )?;
+        }
     }
     Ok(loaded)
 }

@@ -6,6 +6,7 @@ pub mod artifact;
 pub mod cache;
 pub mod client;
 pub mod layout;
+pub mod trust;
 
 pub use artifact::{Artifact, ArtifactMeta, WasmManifest};
 pub use cache::{Cache, CacheEntry};
@@ -85,6 +86,12 @@ pub enum OciError {
         /// What was needed.
         reference: String,
     },
+    /// The trust policy refuses the artifact.
+    #[error(transparent)]
+    Untrusted(Box<wasmix_signing::Refusal>),
+    /// A signature could not be made or stored.
+    #[error(transparent)]
+    Signing(#[from] wasmix_signing::SigningError),
     /// Cache or layout file I/O.
     #[error("{path}: {source}")]
     Io {

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod lying_registry;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -263,6 +265,93 @@ impl RegistryServer {
             .expect("policy");
         }
         t
+    }
+
+    /// Push raw `blobs` and `manifest` to `repository:tag` here, bypassing
+    /// wasmix: how an attacker with push rights writes what they like.
+    pub fn push_raw(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &[u8],
+        blobs: &[(String, Vec<u8>)],
+    ) {
+        let client = oci_client::Client::new(oci_client::client::ClientConfig {
+            protocol: oci_client::client::ClientProtocol::Http,
+            ..Default::default()
+        });
+        let reference = oci_client::Reference::with_tag(
+            self.addr.clone(),
+            repository.to_string(),
+            tag.to_string(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            client
+                .store_auth_if_needed(&self.addr, &oci_client::secrets::RegistryAuth::Anonymous)
+                .await;
+            client
+                .auth(
+                    &reference,
+                    &oci_client::secrets::RegistryAuth::Anonymous,
+                    oci_client::RegistryOperation::Push,
+                )
+                .await
+                .expect("auth");
+            for (digest, bytes) in blobs {
+                client
+                    .push_blob(&reference, bytes.clone(), digest)
+                    .await
+                    .expect("push blob");
+            }
+            client
+                .push_manifest_raw(
+                    &reference,
+                    manifest.to_vec(),
+                    http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+                )
+                .await
+                .expect("push manifest");
+        });
+    }
+
+    /// The raw manifest at `repository:tag` (or `@digest`).
+    pub fn manifest_raw(&self, repository: &str, reference: &str) -> Vec<u8> {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{}/{repository}{reference}", self.addr),
+            ])
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Delete the manifest at `repository:tag` (with skopeo).
+    pub fn delete(&self, repository: &str, tag: &str) {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "delete",
+                "--tls-verify=false",
+                &format!("docker://{}/{repository}:{tag}", self.addr),
+            ])
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// The blob files of the registry's storage for `digest`.

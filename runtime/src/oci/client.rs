@@ -449,11 +449,23 @@ impl Registry {
                             },
                             None => OciError::Registry {
                                 registry: registry.clone(),
-                                reason: format!("blob {}: {text}", d.digest),
+                                reason: format!(
+                                    "blob {}: the transfer broke off after {received} of {} bytes ({text})",
+                                    d.digest, d.size
+                                ),
                             },
                         });
                     }
                 }
+            }
+            if received != d.size as u64 {
+                return Err(OciError::Registry {
+                    registry: registry.clone(),
+                    reason: format!(
+                        "blob {}: the registry sent {received} of {} bytes",
+                        d.digest, d.size
+                    ),
+                });
             }
             Ok::<(), OciError>(())
         })?;

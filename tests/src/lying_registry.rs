@@ -1,0 +1,212 @@
+//! A registry that lies, for adversarial tests: a small HTTP/1.1 server
+//! speaking just enough of the OCI distribution API (`GET /v2/`,
+//! manifests, blobs) to serve whatever a test tells it to, including
+//! answers no honest registry gives. Every request is logged.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// How a blob is served.
+#[derive(Clone)]
+pub enum Blob {
+    /// As given (which may not hash to the digest asked for).
+    Bytes(Vec<u8>),
+    /// Half of these bytes under a Content-Length for all of them, then the
+    /// connection closes.
+    Truncated(Vec<u8>),
+    /// Zeros, forever.
+    Endless,
+}
+
+/// How a manifest is served.
+#[derive(Clone)]
+pub struct Manifest {
+    /// Bodies served in turn to successive requests; the last repeats.
+    pub bodies: Vec<Vec<u8>>,
+    /// A `Docker-Content-Digest` header to send instead of the true one.
+    pub claimed_digest: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    manifests: HashMap<String, (Manifest, usize)>,
+    blobs: HashMap<String, Blob>,
+    log: Vec<String>,
+}
+
+/// The server; it runs until the test process ends.
+pub struct LyingRegistry {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl LyingRegistry {
+    /// Start one on a free port.
+    pub fn start() -> LyingRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &state);
+                });
+            }
+        });
+        LyingRegistry { addr, state }
+    }
+
+    /// Serve `m` at `/v2/{repository}/manifests/{reference}`.
+    pub fn manifest(&self, repository: &str, reference: &str, m: Manifest) {
+        self.state
+            .lock()
+            .expect("state")
+            .manifests
+            .insert(format!("{repository}/manifests/{reference}"), (m, 0));
+    }
+
+    /// Serve `b` for blob `digest` (in any repository).
+    pub fn blob(&self, digest: &str, b: Blob) {
+        self.state
+            .lock()
+            .expect("state")
+            .blobs
+            .insert(digest.to_string(), b);
+    }
+
+    /// Every request so far, as `METHOD PATH`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().expect("state").log.clone()
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+            break;
+        }
+    }
+    let mut parts = request.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut out = stream;
+    let path = path.split('?').next().unwrap_or("").to_string();
+    state
+        .lock()
+        .expect("state")
+        .log
+        .push(format!("{method} {path}"));
+    if path == "/v2/" || path == "/v2" {
+        return respond(
+            &mut out,
+            200,
+            &[("Content-Type", "application/json")],
+            b"{}",
+            method,
+        );
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return not_found(&mut out, method);
+    };
+    if rest.contains("/manifests/") {
+        let found = {
+            let mut s = state.lock().expect("state");
+            s.manifests.get_mut(rest).map(|(m, served)| {
+                let i = (*served).min(m.bodies.len() - 1);
+                *served += 1;
+                (m.bodies[i].clone(), m.claimed_digest.clone())
+            })
+        };
+        let Some((body, claimed)) = found else {
+            return not_found(&mut out, method);
+        };
+        let digest = claimed.unwrap_or_else(|| wasmix::oci::sha256_digest(&body));
+        return respond(
+            &mut out,
+            200,
+            &[
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+                ("Docker-Content-Digest", &digest),
+            ],
+            &body,
+            method,
+        );
+    }
+    if let Some((_, digest)) = rest.split_once("/blobs/") {
+        let blob = state.lock().expect("state").blobs.get(digest).cloned();
+        return match blob {
+            None => not_found(&mut out, method),
+            Some(Blob::Bytes(b)) => respond(
+                &mut out,
+                200,
+                &[("Content-Type", "application/octet-stream")],
+                &b,
+                method,
+            ),
+            Some(Blob::Truncated(b)) => {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    b.len()
+                )?;
+                out.write_all(&b[..b.len() / 2])?;
+                out.flush()
+            }
+            Some(Blob::Endless) => {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                )?;
+                let chunk = vec![0u8; 64 << 10];
+                loop {
+                    // Ends when the client hangs up.
+                    write!(out, "{:x}\r\n", chunk.len())?;
+                    out.write_all(&chunk)?;
+                    out.write_all(b"\r\n")?;
+                }
+            }
+        };
+    }
+    not_found(&mut out, method)
+}
+
+fn not_found(out: &mut TcpStream, method: &str) -> std::io::Result<()> {
+    respond(
+        out,
+        404,
+        &[("Content-Type", "application/json")],
+        br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+        method,
+    )
+}
+
+fn respond(
+    out: &mut TcpStream,
+    code: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    method: &str,
+) -> std::io::Result<()> {
+    let reason = if code == 200 { "OK" } else { "Not Found" };
+    write!(out, "HTTP/1.1 {code} {reason}\r\n")?;
+    for (k, v) in headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
+    write!(
+        out,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if method != "HEAD" {
+        out.write_all(body)?;
+    }
+    out.flush()
+}

@@ -437,6 +437,19 @@ fn keyless_signatures_need_a_real_signature_and_the_right_identity() {
     let honest = sigstore.sign_layer("https://issuer.example", "release@example.com", body);
     let (_, run) = try_with(honest, &anchored);
     run.expect_code(0);
+
+    // A Sigstore bundle (v0.3, DSSE) stored beside the signatures counts too,
+    // but only for this digest.
+    let bundle_layer = |digest: &str| SignatureLayer {
+        media_type: cosign::BUNDLE_MEDIA_TYPE.into(),
+        payload: sigstore.bundle("https://issuer.example", "release@example.com", digest),
+        annotations: BTreeMap::new(),
+    };
+    let (_, run) = try_with(bundle_layer(&digest), &exact);
+    run.expect_code(0);
+    let other = format!("sha256:{}", "0".repeat(64));
+    let (fresh, run) = try_with(bundle_layer(&other), &exact);
+    refused(&fresh, &run, "digest claim mismatch");
 }
 
 #[test]

@@ -570,8 +570,10 @@ fn map_error(registry: &str, what: &str, e: OciDistributionError) -> OciError {
         e,
         OciDistributionError::AuthenticationFailure(_)
             | OciDistributionError::UnauthorizedError { .. }
-    ) || text.contains("UNAUTHORIZED")
-        || text.contains("401");
+    ) || matches!(e, OciDistributionError::ServerError { code: 401, .. })
+        // The registry's error envelope names the code; matching "401" in the
+        // text would also match digests that happen to contain it.
+        || text.contains("UNAUTHORIZED");
     if auth {
         return OciError::Auth {
             registry: registry.into(),

@@ -505,6 +505,11 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
             key,
             annotations,
         } => {
+            let signer = match (sign, key) {
+                (true, Some(k)) => Some(signing_cli::Signer::open(k, annotations)?),
+                (true, None) => return Err(bad_input(anyhow!("--sign needs --key"))),
+                (false, _) => None,
+            };
             let wasm =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let engine = MixinEngine::new(None)?;
@@ -532,17 +537,13 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 &digest,
                 &WasmManifest::parse(reference, &art.manifest, max_layer)?,
             )?;
-            if *sign {
-                let key = key
-                    .as_deref()
-                    .ok_or_else(|| bad_input(anyhow!("--sign needs --key")))?;
+            if let Some(signer) = &signer {
                 signing_cli::sign_digest(
                     need_registry(reference)?,
                     &oci,
                     &parsed,
                     &digest,
-                    key,
-                    annotations,
+                    signer,
                 )?;
             }
             if json {

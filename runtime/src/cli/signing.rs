@@ -157,22 +157,38 @@ pub fn key(c: &KeyCommand) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// Sign `digest` (of `reference`'s repository) with the key at `key_path`.
+/// A signing key and the claims to sign with, read before anything is
+/// pushed (so a wrong password leaves nothing half-done).
+pub struct Signer {
+    pair: KeyPair,
+    claims: BTreeMap<String, String>,
+}
+
+impl Signer {
+    /// Read the private key at `key_path` (password from COSIGN_PASSWORD or
+    /// a prompt) and the `-a` claims.
+    pub fn open(key_path: &Path, annotations: &[String]) -> Result<Signer, Failure> {
+        let claims = pairs(annotations)?;
+        let pem =
+            std::fs::read(key_path).with_context(|| format!("reading {}", key_path.display()))?;
+        let password = password(false)?;
+        let pair =
+            KeyPair::from_encrypted_pem(&key_path.display().to_string(), &pem, password.as_bytes())
+                .map_err(|e| bad_input(e.into()))?;
+        Ok(Signer { pair, claims })
+    }
+}
+
+/// Sign `digest` (of `reference`'s repository) with `signer`.
 pub fn sign_digest(
     registry: &Registry,
     oci: &OciSource,
     reference: &Reference,
     digest: &str,
-    key_path: &Path,
-    annotations: &[String],
+    signer: &Signer,
 ) -> Result<String, Failure> {
-    let claims = pairs(annotations)?;
-    let pem = std::fs::read(key_path).with_context(|| format!("reading {}", key_path.display()))?;
-    let password = password(false)?;
-    let pair =
-        KeyPair::from_encrypted_pem(&key_path.display().to_string(), &pem, password.as_bytes())
-            .map_err(|e| bad_input(e.into()))?;
-    let payload = SimpleSigning::new(&repository_of(reference), digest, &claims).to_bytes();
+    let Signer { pair, claims } = signer;
+    let payload = SimpleSigning::new(&repository_of(reference), digest, claims).to_bytes();
     let signature = pair.sign(&payload)?;
     registry.attach_signature(
         reference,
@@ -201,17 +217,11 @@ fn need_registry<'a>(oci: &'a OciSource, what: &str) -> Result<&'a Registry, Fai
 pub fn sign(cli: &Cli, oci: &OciSource, args: &SignArgs) -> Result<u8, Failure> {
     let registry = need_registry(oci, &args.reference)?;
     let parsed = parse_reference(&args.reference)?;
+    let signer = Signer::open(&args.key, &args.annotations)?;
     // Resolve once; the signature names the digest, never the tag.
     let (digest, bytes) = registry.resolve(&parsed)?;
     WasmManifest::parse(&args.reference, &bytes, u64::MAX)?;
-    let key_id = sign_digest(
-        registry,
-        oci,
-        &parsed,
-        &digest,
-        &args.key,
-        &args.annotations,
-    )?;
+    let key_id = sign_digest(registry, oci, &parsed, &digest, &signer)?;
     if cli.output == Format::Json {
         println!(
             "{}",

@@ -464,9 +464,28 @@ fn main() {
             us(verified.median),
             verified.n
         ));
+        // The verification work itself, with the evidence in memory.
+        let cache = wasmix::oci::Cache::open(scratch.path()).unwrap();
+        let (evidence, _) = registry.signatures(&parsed, &digest, &cache).unwrap();
+        let repository = wasmix::oci::trust::repository_of(&parsed);
+        let subject = wasmix_signing::Subject {
+            repository: &repository,
+            digest: &digest,
+            version: Some("0.1.0"),
+        };
+        let check = measure(500, || {
+            let verdict = enforce.verify(&subject, &evidence).unwrap();
+            assert!(matches!(verdict, wasmix_signing::Verdict::Verified { .. }));
+        });
         line(format!(
-            "\nVerification adds {:.1} % to a cold pull.",
-            (verified.median.as_secs_f64() / plain.median.as_secs_f64() - 1.0) * 100.0
+            "| the policy applied to evidence in memory (payload parse, ECDSA P-256 verify) | {} | {} |",
+            us(check.median),
+            check.n
+        ));
+        line(format!(
+            "\nVerification adds {:.1} % to a cold pull; the checking itself is {:.1} % of it, the rest is the signature manifest, its layer and its config fetched before the component (three more requests to the registry).",
+            (verified.median.as_secs_f64() / plain.median.as_secs_f64() - 1.0) * 100.0,
+            check.median.as_secs_f64() / plain.median.as_secs_f64() * 100.0
         ));
     } else {
         line("skipped: docker-registry is not installed".into());

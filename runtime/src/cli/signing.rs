@@ -106,15 +106,9 @@ fn password(confirm: bool) -> Result<zeroize::Zeroizing<String>, Failure> {
 }
 
 fn pairs(items: &[String]) -> Result<BTreeMap<String, String>, Failure> {
-    items
-        .iter()
-        .map(|item| {
-            item.split_once('=')
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| bad_input(anyhow!("-a {item:?} must look like KEY=VALUE")))
-        })
-        .collect()
+    Ok(super::parse_pairs(items, "annotation")?
+        .into_iter()
+        .collect())
 }
 
 /// `wasmix key generate`

@@ -341,6 +341,12 @@ impl Registry {
     ) -> Result<(), OciError> {
         let (existing, _) = self.signatures(reference, digest, cache)?;
         let mut layers = existing.signatures;
+        // Bundles stored beside the signatures stay too.
+        layers.extend(existing.bundles.into_iter().map(|payload| SignatureLayer {
+            media_type: cosign::BUNDLE_MEDIA_TYPE.to_string(),
+            payload,
+            annotations: Default::default(),
+        }));
         if layers.contains(&layer) {
             return Ok(());
         }
@@ -352,29 +358,12 @@ impl Registry {
             reference.repository().to_string(),
             tag,
         );
-        let registry = sig_ref.resolve_registry().to_string();
-        let auth = self.auth_for(&registry)?;
-        let shown = sig_ref.whole();
-        self.retry(&registry, &shown, async || {
-            self.client
-                .store_auth_if_needed(sig_ref.resolve_registry(), &auth)
-                .await;
-            self.client
-                .auth(&sig_ref, &auth, oci_client::RegistryOperation::Push)
-                .await
-                .map(|_| ())
-        })?;
-        for (d, bytes) in &built.blobs {
-            self.retry(&registry, &shown, async || {
-                self.client.push_blob(&sig_ref, bytes.clone(), d).await
-            })?;
-        }
-        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        self.retry(&registry, &shown, async || {
-            self.client
-                .push_manifest_raw(&sig_ref, built.manifest.clone(), content_type.clone())
-                .await
-        })?;
+        let blobs: Vec<(&str, &[u8])> = built
+            .blobs
+            .iter()
+            .map(|(d, b)| (d.as_str(), b.as_slice()))
+            .collect();
+        self.push_parts(&sig_ref, &blobs, &built.manifest)?;
         Ok(())
     }
 
@@ -488,6 +477,32 @@ impl Registry {
         artifact: &Artifact,
         reference: &Reference,
     ) -> Result<String, OciError> {
+        self.push_parts(
+            reference,
+            &[
+                (&artifact.config_digest, &artifact.config),
+                (&artifact.layer_digest, wasm),
+            ],
+            &artifact.manifest,
+        )?;
+        if self.config.progress {
+            eprintln!(
+                "  pushed {} {} KiB",
+                short(&artifact.layer_digest),
+                wasm.len() >> 10
+            );
+        }
+        Ok(artifact.manifest_digest.clone())
+    }
+
+    /// Push `blobs` (digest, bytes), then `manifest` (an OCI image manifest)
+    /// to `reference`, authenticating for push first.
+    fn push_parts(
+        &self,
+        reference: &Reference,
+        blobs: &[(&str, &[u8])],
+        manifest: &[u8],
+    ) -> Result<(), OciError> {
         let registry = reference.resolve_registry().to_string();
         let auth = self.auth_for(&registry)?;
         let shown = reference.whole();
@@ -500,30 +515,20 @@ impl Registry {
                 .await
                 .map(|_| ())
         })?;
-        self.retry(&registry, &shown, async || {
-            self.client
-                .push_blob(reference, artifact.config.clone(), &artifact.config_digest)
-                .await
-        })?;
-        self.retry(&registry, &shown, async || {
-            self.client
-                .push_blob(reference, wasm.to_vec(), &artifact.layer_digest)
-                .await
-        })?;
-        if self.config.progress {
-            eprintln!(
-                "  pushed {} {} KiB",
-                short(&artifact.layer_digest),
-                wasm.len() >> 10
-            );
+        for (digest, bytes) in blobs {
+            self.retry(&registry, &shown, async || {
+                self.client
+                    .push_blob(reference, bytes.to_vec(), digest)
+                    .await
+            })?;
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         self.retry(&registry, &shown, async || {
             self.client
-                .push_manifest_raw(reference, artifact.manifest.clone(), content_type.clone())
+                .push_manifest_raw(reference, manifest.to_vec(), content_type.clone())
                 .await
         })?;
-        Ok(artifact.manifest_digest.clone())
+        Ok(())
     }
 
     /// Check that `user`/`password` work for `registry` (a 404 for a

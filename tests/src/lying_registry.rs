@@ -33,6 +33,7 @@ pub struct Manifest {
 struct State {
     manifests: HashMap<String, (Manifest, usize)>,
     blobs: HashMap<String, Blob>,
+    endless: std::collections::HashSet<String>,
     log: Vec<String>,
 }
 
@@ -68,6 +69,15 @@ impl LyingRegistry {
             .expect("state")
             .manifests
             .insert(format!("{repository}/manifests/{reference}"), (m, 0));
+    }
+
+    /// Serve a manifest that never ends at `/v2/{repository}/manifests/{reference}`.
+    pub fn endless_manifest(&self, repository: &str, reference: &str) {
+        self.state
+            .lock()
+            .expect("state")
+            .endless
+            .insert(format!("{repository}/manifests/{reference}"));
     }
 
     /// Serve `b` for blob `digest` (in any repository).
@@ -116,6 +126,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return not_found(&mut out, method);
     };
+    if state.lock().expect("state").endless.contains(rest) {
+        return endless(&mut out, "application/vnd.oci.image.manifest.v1+json");
+    }
     if rest.contains("/manifests/") {
         let found = {
             let mut s = state.lock().expect("state");
@@ -160,22 +173,24 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 out.write_all(&b[..b.len() / 2])?;
                 out.flush()
             }
-            Some(Blob::Endless) => {
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                )?;
-                let chunk = vec![0u8; 64 << 10];
-                loop {
-                    // Ends when the client hangs up.
-                    write!(out, "{:x}\r\n", chunk.len())?;
-                    out.write_all(&chunk)?;
-                    out.write_all(b"\r\n")?;
-                }
-            }
+            Some(Blob::Endless) => endless(&mut out, "application/octet-stream"),
         };
     }
     not_found(&mut out, method)
+}
+
+/// A chunked body of spaces that ends only when the client hangs up.
+fn endless(out: &mut TcpStream, content_type: &str) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )?;
+    let chunk = vec![b' '; 64 << 10];
+    loop {
+        write!(out, "{:x}\r\n", chunk.len())?;
+        out.write_all(&chunk)?;
+        out.write_all(b"\r\n")?;
+    }
 }
 
 fn not_found(out: &mut TcpStream, method: &str) -> std::io::Result<()> {

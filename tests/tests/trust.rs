@@ -954,3 +954,42 @@ fn a_policy_change_verifies_cached_mixins_again_even_offline() {
     run.expect_stderr("wrong key");
     offline(&policy).expect_code(0);
 }
+
+#[test]
+fn endless_manifests_are_cut_off() {
+    // The artifact's manifest never ends.
+    let liar = Liar::new();
+    liar.reg.endless_manifest("lie/exec", "1");
+    let sb = Sandbox::new();
+    let run = liar.install(&sb);
+    run.expect_code(3);
+    run.expect_stderr("lie/exec/manifests/1: ");
+    run.expect_stderr("bytes is over the limit of 4194304 bytes");
+
+    // The artifact is fine; its signature manifest never ends.
+    let liar = Liar::new();
+    let good = artifact(&exec_wasm(), "1.0.0");
+    liar.serve(&good);
+    liar.reg.manifest(
+        "lie/exec",
+        "1",
+        Manifest {
+            bodies: vec![good.manifest.clone()],
+            claimed_digest: None,
+        },
+    );
+    liar.reg
+        .endless_manifest("lie/exec", &cosign::signature_tag(&good.digest).unwrap());
+    let sb = Sandbox::new();
+    let run = liar.install(&sb);
+    run.expect_code(3);
+    run.expect_stderr(&format!(
+        "is over the limit of {} bytes",
+        cosign::MAX_MANIFEST
+    ));
+    assert!(!liar
+        .reg
+        .requests()
+        .iter()
+        .any(|r| r.contains(&good.layer.0)));
+}

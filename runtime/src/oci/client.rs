@@ -7,9 +7,9 @@
 //! credentials come from Docker's `config.json` (and its credential
 //! helpers), and transient failures are retried with backoff.
 
+use super::transport::Found;
 use super::{sha256_digest, Artifact, Cache, OciError, WasmManifest, MANIFEST_MEDIA_TYPE};
 use base64::Engine as _;
-use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -60,9 +60,15 @@ impl Default for RegistryConfig {
 /// A connection to registries.
 pub struct Registry {
     client: Client,
+    transport: super::transport::Transport,
     rt: tokio::runtime::Runtime,
     config: RegistryConfig,
 }
+
+/// Manifest media types read: OCI, and Docker's v2 (older cosign
+/// signatures); each reader checks what it got.
+const ACCEPT_MANIFESTS: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
 /// An artifact pulled into the cache.
 #[derive(Debug, Clone)]
@@ -100,7 +106,12 @@ impl Registry {
                 path: "tokio runtime".into(),
                 source,
             })?;
-        Ok(Registry { client, rt, config })
+        Ok(Registry {
+            client,
+            transport: super::transport::Transport::new(&config)?,
+            rt,
+            config,
+        })
     }
 
     /// The configuration.
@@ -174,20 +185,12 @@ impl Registry {
 
     /// Resolve `reference` to its manifest digest, computed from the bytes.
     pub fn resolve(&self, reference: &Reference) -> Result<(String, Vec<u8>), OciError> {
-        let registry = reference.resolve_registry().to_string();
-        let auth = self.auth_for(&registry)?;
-        let (bytes, _claimed) = self.retry(&registry, &reference.whole(), async || {
-            self.client
-                .pull_manifest_raw(reference, &auth, &[MANIFEST_MEDIA_TYPE])
-                .await
-        })?;
-        if bytes.len() as u64 > self.config.max_manifest {
-            return Err(OciError::TooLarge {
-                what: format!("{} manifest", reference.whole()),
-                size: bytes.len() as u64,
-                limit: self.config.max_manifest,
-            });
-        }
+        let bytes = self
+            .read_manifest(reference, self.config.max_manifest)?
+            .ok_or_else(|| OciError::Registry {
+                registry: reference.resolve_registry().to_string(),
+                reason: format!("{}: not found", reference.whole()),
+            })?;
         let digest = sha256_digest(&bytes);
         if let Some(pinned) = reference.digest() {
             if pinned != digest {
@@ -198,7 +201,49 @@ impl Registry {
                 });
             }
         }
-        Ok((digest, bytes.to_vec()))
+        Ok((digest, bytes))
+    }
+
+    /// The manifest at `reference` (at most `limit` bytes, read as they
+    /// arrive), or `None` when the registry has none.
+    fn read_manifest(
+        &self,
+        reference: &Reference,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let at = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        self.rt.block_on(async {
+            let authorization = self
+                .transport
+                .authorize(&self.client, reference, &auth)
+                .await?;
+            let mut bytes = Vec::new();
+            let found = self
+                .transport
+                .get(
+                    reference,
+                    &format!("manifests/{at}"),
+                    Some(ACCEPT_MANIFESTS),
+                    authorization.as_deref(),
+                    limit,
+                    self.config.retries,
+                    &mut |chunk| {
+                        bytes.extend_from_slice(chunk);
+                        Ok(())
+                    },
+                )
+                .await?;
+            Ok(match found {
+                Found::Yes => Some(bytes),
+                Found::No => None,
+            })
+        })
     }
 
     /// Pull `reference` into `cache`: resolve it to a digest once, check
@@ -238,40 +283,6 @@ impl Registry {
         })
     }
 
-    /// The manifest at `reference`, or `None` when the registry has none.
-    fn fetch_manifest(
-        &self,
-        reference: &Reference,
-        limit: u64,
-    ) -> Result<Option<Vec<u8>>, OciError> {
-        let registry = reference.resolve_registry().to_string();
-        let auth = self.auth_for(&registry)?;
-        let result = self.retry(&registry, &reference.whole(), async || {
-            self.client
-                .pull_manifest_raw(reference, &auth, &[MANIFEST_MEDIA_TYPE])
-                .await
-        });
-        let bytes = match result {
-            Ok((bytes, _)) => bytes,
-            Err(OciError::Registry { reason, .. })
-                if reason.ends_with("not found")
-                    || reason.to_lowercase().contains("manifest unknown")
-                    || reason.contains("MANIFEST_UNKNOWN") =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
-        };
-        if bytes.len() as u64 > limit {
-            return Err(OciError::TooLarge {
-                what: format!("{} manifest", reference.whole()),
-                size: bytes.len() as u64,
-                limit,
-            });
-        }
-        Ok(Some(bytes.to_vec()))
-    }
-
     /// The cosign signatures of manifest `digest` in `reference`'s
     /// repository, fetched with hard limits and stored in `cache`. Returns
     /// the evidence and the digest of the signature manifest (if any).
@@ -291,7 +302,7 @@ impl Registry {
             tag.clone(),
         );
         let looked_in = format!("looked for tag {tag}");
-        let Some(bytes) = self.fetch_manifest(&sig_ref, cosign::MAX_MANIFEST as u64)? else {
+        let Some(bytes) = self.read_manifest(&sig_ref, cosign::MAX_MANIFEST as u64)? else {
             return Ok((
                 Evidence {
                     looked_in: format!("{looked_in}: not there"),
@@ -375,43 +386,26 @@ impl Registry {
     ) -> Result<(), OciError> {
         let registry = reference.resolve_registry().to_string();
         let auth = self.auth_for(&registry)?;
-        // Authenticates (and caches a token) before streaming.
-        self.retry(&registry, &reference.whole(), async || {
-            self.client
-                .store_auth_if_needed(reference.resolve_registry(), &auth)
-                .await;
-            Ok(())
-        })?;
-        let oci_desc = oci_client::manifest::OciDescriptor {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size,
-            urls: None,
-            annotations: None,
-            artifact_type: None,
-        };
         let limit = (d.size as u64).min(self.config.max_layer);
         let mut writer = cache.writer(&d.digest, limit)?;
-        let stalled = self.config.timeout;
-        self.rt.block_on(async {
-            let mut stream = self
-                .client
-                .pull_blob_stream(reference, &oci_desc)
-                .await
-                .map_err(|e| map_error(&registry, &d.digest, e))?;
-            let mut received = 0u64;
-            let mut shown = std::time::Instant::now();
-            loop {
-                let next = tokio::time::timeout(stalled, stream.stream.next())
-                    .await
-                    .map_err(|_| OciError::Registry {
-                        registry: registry.clone(),
-                        reason: format!("blob {} stalled for {}s", d.digest, stalled.as_secs()),
-                    })?;
-                match next {
-                    None => break,
-                    Some(Ok(chunk)) => {
-                        writer.write(&chunk)?;
+        let mut received = 0u64;
+        let mut shown = std::time::Instant::now();
+        let found = self.rt.block_on(async {
+            let authorization = self
+                .transport
+                .authorize(&self.client, reference, &auth)
+                .await?;
+            self.transport
+                .get(
+                    reference,
+                    &format!("blobs/{}", d.digest),
+                    None,
+                    authorization.as_deref(),
+                    limit,
+                    // A blob is not retried: part of it may be written.
+                    0,
+                    &mut |chunk| {
+                        writer.write(chunk)?;
                         received += chunk.len() as u64;
                         if self.config.progress && shown.elapsed() >= Duration::from_millis(100) {
                             shown = std::time::Instant::now();
@@ -422,42 +416,26 @@ impl Registry {
                                 d.size >> 10
                             );
                         }
-                    }
-                    Some(Err(e)) => {
-                        // oci-client checks the digest as it streams; say so plainly.
-                        let text = e.to_string();
-                        let actual = text
-                            .split("got ")
-                            .nth(1)
-                            .filter(|_| text.contains("digest"));
-                        return Err(match actual {
-                            Some(actual) => OciError::Digest {
-                                what: format!("blob from {registry}"),
-                                expected: d.digest.clone(),
-                                actual: actual.trim().to_string(),
-                            },
-                            None => OciError::Registry {
-                                registry: registry.clone(),
-                                reason: format!(
-                                    "blob {}: the transfer broke off after {received} of {} bytes ({text})",
-                                    d.digest, d.size
-                                ),
-                            },
-                        });
-                    }
-                }
-            }
-            if received != d.size as u64 {
-                return Err(OciError::Registry {
-                    registry: registry.clone(),
-                    reason: format!(
-                        "blob {}: the registry sent {received} of {} bytes",
-                        d.digest, d.size
-                    ),
-                });
-            }
-            Ok::<(), OciError>(())
+                        Ok(())
+                    },
+                )
+                .await
         })?;
+        if matches!(found, Found::No) {
+            return Err(OciError::Registry {
+                registry,
+                reason: format!("blob {} of {}: not found", d.digest, reference.whole()),
+            });
+        }
+        if received != d.size as u64 {
+            return Err(OciError::Registry {
+                registry,
+                reason: format!(
+                    "blob {}: the registry sent {received} of {} bytes",
+                    d.digest, d.size
+                ),
+            });
+        }
         if self.config.progress && d.size > 1 << 20 {
             eprintln!(
                 "\r  pulled {} {} KiB{:20}",

@@ -6,6 +6,7 @@ pub mod artifact;
 pub mod cache;
 pub mod client;
 pub mod layout;
+mod transport;
 pub mod trust;
 
 pub use artifact::{Artifact, ArtifactMeta, WasmManifest};

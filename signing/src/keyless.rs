@@ -135,7 +135,11 @@ impl TrustedRoot {
             let der = B64
                 .decode(&log.public_key.raw_bytes)
                 .map_err(|e| bad(format!("tlogs[{i}] public key: {e}")))?;
-            let key = crate::PublicKey::from_der(&format!("{what} tlogs[{i}]"), &der)?;
+            // Newer logs sign with keys wasmix does not verify (Ed25519 for
+            // Rekor v2); their entries are refused, the rest of the root is used.
+            let Ok(key) = crate::PublicKey::from_der(&format!("{what} tlogs[{i}]"), &der) else {
+                continue;
+            };
             let id = B64
                 .decode(&log.log_id.key_id)
                 .map_err(|e| bad(format!("tlogs[{i}] logId: {e}")))?;
@@ -143,7 +147,7 @@ impl TrustedRoot {
         }
         if anchors.is_empty() || logs.is_empty() {
             return Err(bad(
-                "needs at least one certificate authority and one transparency log".into(),
+                "needs at least one certificate authority and one transparency log with an ECDSA P-256 key".into(),
             ));
         }
         Ok(TrustedRoot {

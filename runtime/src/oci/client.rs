@@ -268,11 +268,7 @@ impl Registry {
             reference.repository().to_string(),
             digest.clone(),
         );
-        for d in [&manifest.config, &manifest.layer] {
-            if !cache.has_blob(&d.digest) {
-                self.fetch_blob(&by_digest, d, cache)?;
-            }
-        }
+        self.fetch_blobs(&by_digest, &[&manifest.config, &manifest.layer], cache)?;
         cache.write_blob(&digest, &manifest_bytes)?;
         cache.record(&shown, &digest, &manifest)?;
         cache.record_verification(&digest, verification.clone())?;
@@ -311,12 +307,8 @@ impl Registry {
                 None,
             ));
         };
-        let evidence = super::trust::evidence_from(&looked_in, &bytes, |d| {
-            if !cache.has_blob(&d.digest) {
-                self.fetch_blob(&sig_ref, &super::trust::descriptor(d), cache)?;
-            }
-            cache.read_blob(&d.digest)
-        })?;
+        // Counted and capped before anything else is read.
+        let layers = cosign::parse_manifest(&looked_in, &bytes)?;
         // The config too, so the cached signature manifest is whole and
         // `mixin save` can carry it.
         let config: super::artifact::Descriptor = serde_json::from_value(
@@ -333,9 +325,14 @@ impl Registry {
                 reason: "signature manifest config is not a small sha256 blob".into(),
             });
         }
-        if !cache.has_blob(&config.digest) {
-            self.fetch_blob(&sig_ref, &config, cache)?;
-        }
+        let descriptors: Vec<super::artifact::Descriptor> = layers
+            .iter()
+            .map(super::trust::descriptor)
+            .chain(std::iter::once(config))
+            .collect();
+        self.fetch_blobs(&sig_ref, &descriptors.iter().collect::<Vec<_>>(), cache)?;
+        let evidence =
+            super::trust::evidence_from(&looked_in, &bytes, |d| cache.read_blob(&d.digest))?;
         let sig_digest = sha256_digest(&bytes);
         cache.write_blob(&sig_digest, &bytes)?;
         Ok((evidence, Some(sig_digest)))
@@ -378,7 +375,24 @@ impl Registry {
         Ok(())
     }
 
-    fn fetch_blob(
+    /// Fetch the blobs of `descriptors` the cache lacks, at the same time.
+    fn fetch_blobs(
+        &self,
+        reference: &Reference,
+        descriptors: &[&super::artifact::Descriptor],
+        cache: &Cache,
+    ) -> Result<(), OciError> {
+        let mut seen = std::collections::HashSet::new();
+        let missing = descriptors
+            .iter()
+            .filter(|d| !cache.has_blob(&d.digest) && seen.insert(d.digest.clone()))
+            .map(|d| self.fetch_blob(reference, d, cache));
+        self.rt
+            .block_on(futures_util::future::try_join_all(missing))
+            .map(|_| ())
+    }
+
+    async fn fetch_blob(
         &self,
         reference: &Reference,
         d: &super::artifact::Descriptor,
@@ -390,7 +404,7 @@ impl Registry {
         let mut writer = cache.writer(&d.digest, limit)?;
         let mut received = 0u64;
         let mut shown = std::time::Instant::now();
-        let found = self.rt.block_on(async {
+        let found = async {
             let authorization = self
                 .transport
                 .authorize(&self.client, reference, &auth)
@@ -420,7 +434,8 @@ impl Registry {
                     },
                 )
                 .await
-        })?;
+        }
+        .await?;
         if matches!(found, Found::No) {
             return Err(OciError::Registry {
                 registry,

@@ -569,10 +569,11 @@ fn mixin(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 );
             } else {
                 println!("pulled {reference}@{digest} ({} bytes)", m.layer.size);
-                if pulled.verification.verified {
-                    println!("  {}", pulled.verification.verdict);
-                } else {
-                    eprintln!("warning: {reference}: {}", pulled.verification.verdict);
+                match pulled.verification.status {
+                    wasmix::oci::trust::Status::Unverified => {
+                        eprintln!("warning: {reference}: {}", pulled.verification.verdict)
+                    }
+                    _ => println!("  {}", pulled.verification.verdict),
                 }
             }
         }

@@ -299,7 +299,7 @@ impl Runtime {
                 },
                 wasm_manifest.layer.digest,
             )),
-            warning: (!verification.verified).then(|| {
+            warning: (verification.status == trust::Status::Unverified).then(|| {
                 format!(
                     "mixin {name} ({reference}@{digest}): {}",
                     verification.verdict

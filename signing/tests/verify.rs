@@ -132,6 +132,13 @@ fn no_signature_is_refused_under_enforce_and_warned_under_warn() {
         Verdict::Unverified { reason, .. } => assert!(reason.contains("no signature"), "{reason}"),
         v => panic!("{v:?}"),
     }
+    let skip = w.policy("    mode: skip\n");
+    assert_eq!(
+        skip.verify(&subject(&a), &evidence(vec![])).unwrap(),
+        Verdict::Skipped {
+            scope: "localhost:5000/wasmix/*".into()
+        }
+    );
     let builtin = TrustPolicy::builtin();
     let r = builtin
         .verify(&subject(&a), &evidence(vec![w.signed(&a, &[])]))

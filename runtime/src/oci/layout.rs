@@ -161,7 +161,7 @@ pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, Oc
                 super::trust::Verification {
                     policy: String::new(),
                     verdict: "loaded from a layout, not yet verified".into(),
-                    verified: false,
+                    status: super::trust::Status::Pending,
                     signatures: Some(sig.to_string()),
                 },
             )?;

@@ -19,13 +19,26 @@ pub struct Verification {
     pub policy: String,
     /// The verdict, one line.
     pub verdict: String,
-    /// True when a signature satisfied the policy; false when a `warn` or
-    /// `skip` scope let it through unverified.
-    pub verified: bool,
+    /// How the artifact got through.
+    pub status: Status,
     /// Digest of the signature manifest the verdict was made from; it and
     /// its layers are cached blobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signatures: Option<String>,
+}
+
+/// How an artifact got through the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A trusted signature satisfied its scope.
+    Verified,
+    /// Not verified; a `warn` scope let it run, and every run says so.
+    Unverified,
+    /// Its scope is `skip`: signatures were not looked at.
+    Skipped,
+    /// Not checked yet (signatures loaded from a layout, say).
+    Pending,
 }
 
 /// `registry/repository` of `reference`, as scopes name it.
@@ -149,7 +162,11 @@ fn record(policy: &TrustPolicy, verdict: &Verdict, signatures: Option<String>) -
     Verification {
         policy: policy.hash().to_string(),
         verdict: verdict.summary(),
-        verified: matches!(verdict, Verdict::Verified { .. }),
+        status: match verdict {
+            Verdict::Verified { .. } => Status::Verified,
+            Verdict::Unverified { .. } => Status::Unverified,
+            Verdict::Skipped { .. } => Status::Skipped,
+        },
         signatures,
     }
 }

@@ -318,40 +318,30 @@ impl RegistryServer {
         });
     }
 
-    /// The raw manifest at `repository:tag` (or `@digest`).
-    pub fn manifest_raw(&self, repository: &str, reference: &str) -> Vec<u8> {
+    /// Run skopeo (plain HTTP) on `docker://ADDR/{target}`; its stdout.
+    fn skopeo(&self, command: &[&str], target: &str) -> Vec<u8> {
         let out = std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{}/{repository}{reference}", self.addr),
-            ])
+            .args(command)
+            .arg("--tls-verify=false")
+            .arg(format!("docker://{}/{target}", self.addr))
             .output()
             .expect("skopeo");
         assert!(
             out.status.success(),
-            "{}",
+            "skopeo {command:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
     }
 
+    /// The raw manifest at `repository:tag` (or `@digest`).
+    pub fn manifest_raw(&self, repository: &str, reference: &str) -> Vec<u8> {
+        self.skopeo(&["inspect", "--raw"], &format!("{repository}{reference}"))
+    }
+
     /// Delete the manifest at `repository:tag` (with skopeo).
     pub fn delete(&self, repository: &str, tag: &str) {
-        let out = std::process::Command::new("skopeo")
-            .args([
-                "delete",
-                "--tls-verify=false",
-                &format!("docker://{}/{repository}:{tag}", self.addr),
-            ])
-            .output()
-            .expect("skopeo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.skopeo(&["delete"], &format!("{repository}:{tag}"));
     }
 
     /// The blob files of the registry's storage for `digest`.

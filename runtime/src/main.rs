@@ -710,7 +710,18 @@ fn lock(cli: &Cli, path: &Path, update: bool, accept: bool) -> Result<u8, Failur
                 reference: reference.clone(),
             })
         })?;
-        let (digest, _) = registry.resolve(&parse_reference(reference)?)?;
+        let parsed = parse_reference(reference)?;
+        let (digest, bytes) = registry.resolve(&parsed)?;
+        // Never pin what the trust policy would refuse to run.
+        let artifact = WasmManifest::parse(reference, &bytes, cli.max_mixin_size)?;
+        wasmix::oci::trust::check(
+            &oci.policy,
+            Some(registry),
+            &oci.cache,
+            &parsed,
+            &digest,
+            &artifact,
+        )?;
         match old.get(&d.name) {
             Some(p) if p.reference == *reference && p.digest != digest && !update => {
                 moved.push(format!(

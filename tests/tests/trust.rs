@@ -223,18 +223,24 @@ fn a_signature_copied_onto_another_digest_is_refused() {
     // Copy A's signature manifest, byte for byte, to B's signature tag.
     let layers = signature_layers(&reg, "wasmix/exec", &a);
     put_signatures(&reg, "wasmix/exec", &b, &layers);
-    let run = install(
-        &sb,
-        &reg.addr,
-        Some(&reg.trust().policy),
-        &bundle(&sb, "copied", &other),
-    );
+    let copied = bundle(&sb, "copied", &other);
+    let run = install(&sb, &reg.addr, Some(&reg.trust().policy), &copied);
     refused(
         &sb,
         &run,
         &format!("digest claim mismatch: the signature is for {a}"),
     );
     run.expect_stderr(&format!("refusing {}/wasmix/exec@{b}", reg.addr));
+    // `wasmix lock` does not pin it either.
+    let run = w(
+        &sb,
+        &reg.addr,
+        Some(&reg.trust().policy),
+        &["lock", copied.to_str().unwrap()],
+    );
+    run.expect_code(UNTRUSTED);
+    run.expect_stderr("digest claim mismatch");
+    assert!(!copied.join("wasmix.lock").exists());
 }
 
 #[test]

@@ -220,7 +220,7 @@ impl TrustPolicy {
             line: 0,
         }];
         let mut p = TrustPolicy {
-            source: "built-in default policy".into(),
+            source: "built-in default policy (no trust.yaml was found)".into(),
             scopes,
             hash: String::new(),
         };

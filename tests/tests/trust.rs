@@ -456,6 +456,44 @@ fn keyless_signatures_need_a_real_signature_and_the_right_identity() {
     let other = format!("sha256:{}", "0".repeat(64));
     let (fresh, run) = try_with(bundle_layer(&other), &exact);
     refused(&fresh, &run, "digest claim mismatch");
+
+    // `mixin verify --bundle` with the identity on the command line.
+    put_signatures(&reg, "wasmix/exec", &digest, &[]);
+    let file = sb.dir.path().join("mixin.sigstore.json");
+    std::fs::write(
+        &file,
+        sigstore.bundle("https://issuer.example", "release@example.com", &digest),
+    )
+    .unwrap();
+    let root = sb.dir.path().join("root.json");
+    let verify = |subject: &str| {
+        w(
+            &sb,
+            &reg.addr,
+            None,
+            &[
+                "mixin",
+                "verify",
+                &reference,
+                "--bundle",
+                file.to_str().unwrap(),
+                "--certificate-identity",
+                subject,
+                "--certificate-oidc-issuer",
+                "https://issuer.example",
+                "--trusted-root",
+                root.to_str().unwrap(),
+            ],
+        )
+    };
+    let run = verify("release@example.com");
+    run.expect_code(0);
+    run.expect_stdout(
+        "verified: signed by keyless release@example.com (issuer https://issuer.example)",
+    );
+    let run = verify("someone@example.com");
+    run.expect_code(UNTRUSTED);
+    run.expect_stderr("identity mismatch");
 }
 
 #[test]

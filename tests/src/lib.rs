@@ -94,6 +94,30 @@ impl Sandbox {
         self.wasmix_env(args, &[])
     }
 
+    /// Run the CLI against the registry at `addr`: plain HTTP for it only,
+    /// a private Docker config (the operator's credentials are never read),
+    /// the test keys' password, trust policy `policy` (`None`: the built-in
+    /// default), and `env`.
+    pub fn wasmix_at(
+        &self,
+        addr: &str,
+        policy: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
+        let docker = self.dir.path().join("docker");
+        let mut all: Vec<(&str, &str)> = vec![
+            ("WASMIX_INSECURE_REGISTRIES", addr),
+            ("DOCKER_CONFIG", docker.to_str().expect("utf-8 path")),
+            ("COSIGN_PASSWORD", KEY_PASSWORD),
+        ];
+        if let Some(p) = policy {
+            all.push(("WASMIX_TRUST_POLICY", p.to_str().expect("utf-8 path")));
+        }
+        all.extend_from_slice(env);
+        self.wasmix_env(args, &all)
+    }
+
     /// Run the CLI with extra environment variables.
     pub fn wasmix_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = std::process::Command::new(wasmix_bin())
@@ -265,6 +289,45 @@ impl RegistryServer {
             .expect("policy");
         }
         t
+    }
+
+    /// Push component `file` to `reference` with the CLI, signed with this
+    /// registry's test key when `sign`; returns the manifest digest.
+    pub fn push_mixin(
+        &self,
+        sb: &Sandbox,
+        file: impl AsRef<Path>,
+        reference: &str,
+        sign: bool,
+    ) -> String {
+        let key = self.trust().key;
+        let file = file.as_ref().to_str().expect("utf-8 path").to_string();
+        let mut args = vec!["mixin", "push", &file, reference, "--output", "json"];
+        if sign {
+            args.extend(["--sign", "--key", key.to_str().expect("utf-8 path")]);
+        }
+        let run = sb.wasmix_at(&self.addr, None, &args, &[]);
+        run.expect_code(0);
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout()).expect("JSON");
+        doc["digest"].as_str().expect("digest").to_string()
+    }
+
+    /// Sign what `reference` points at with this registry's test key.
+    pub fn sign(&self, sb: &Sandbox, reference: &str) {
+        let key = self.trust().key;
+        sb.wasmix_at(
+            &self.addr,
+            None,
+            &[
+                "mixin",
+                "sign",
+                reference,
+                "--key",
+                key.to_str().expect("utf-8 path"),
+            ],
+            &[],
+        )
+        .expect_code(0);
     }
 
     /// Push raw `blobs` and `manifest` to `repository:tag` here, bypassing

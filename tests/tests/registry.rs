@@ -2,7 +2,7 @@
 //! `docker-registry`), with `skopeo` and `oras` as independent clients.
 
 use serde_json::Value;
-use wasmix_e2e::{mixin_dir, RegistryServer, Run, Sandbox, KEY_PASSWORD};
+use wasmix_e2e::{mixin_dir, RegistryServer, Run, Sandbox};
 
 /// Run the CLI against `reg`: plain HTTP allowed for it only, and a private
 /// Docker config so the operator's real credentials are never read.
@@ -11,16 +11,7 @@ fn w(sb: &Sandbox, reg: &RegistryServer, args: &[&str]) -> Run {
 }
 
 fn w_env(sb: &Sandbox, reg: &RegistryServer, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let docker = sb.dir.path().join("docker");
-    let policy = reg.trust().policy;
-    let mut all: Vec<(&str, &str)> = vec![
-        ("WASMIX_INSECURE_REGISTRIES", reg.addr.as_str()),
-        ("DOCKER_CONFIG", docker.to_str().unwrap()),
-        ("WASMIX_TRUST_POLICY", policy.to_str().unwrap()),
-        ("COSIGN_PASSWORD", KEY_PASSWORD),
-    ];
-    all.extend_from_slice(env);
-    sb.wasmix_env(args, &all)
+    sb.wasmix_at(&reg.addr, Some(&reg.trust().policy), args, env)
 }
 
 /// `wasmix install BUNDLE` with mixins from registries only.
@@ -65,40 +56,6 @@ fn exec_wasm() -> String {
     mixin_dir().join("wasmix_exec.wasm").display().to_string()
 }
 
-/// Push `file` as `reference` and sign it with the registry's test key.
-fn push(sb: &Sandbox, reg: &RegistryServer, file: &str, reference: &str) -> String {
-    let key = reg.trust().key;
-    let run = w(
-        sb,
-        reg,
-        &[
-            "mixin",
-            "push",
-            file,
-            reference,
-            "--output",
-            "json",
-            "--sign",
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-    run.expect_code(0);
-    let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
-    doc["digest"].as_str().unwrap().to_string()
-}
-
-/// Sign what `reference` points at with the registry's test key.
-fn sign(sb: &Sandbox, reg: &RegistryServer, reference: &str) {
-    let key = reg.trust().key;
-    w(
-        sb,
-        reg,
-        &["mixin", "sign", reference, "--key", key.to_str().unwrap()],
-    )
-    .expect_code(0);
-}
-
 fn bundle(sb: &Sandbox, name: &str, reference: &str) -> std::path::PathBuf {
     let m = format!(
         "schemaVersion: 1.0.0\nname: {name}\nversion: 0.1.0\nmixins:\n  - exec:\n      reference: {reference}\ninstall:\n  - exec:\n      command: echo\n      arguments: [hello from the registry]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
@@ -111,7 +68,7 @@ fn pushed_artifacts_follow_the_wasm_layout_and_install_offline_from_the_cache() 
     let mut reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
-    let digest = push(&sb, &reg, &exec_wasm(), &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, true);
 
     // An independent client reads what wasmix pushed.
     let out = std::process::Command::new("skopeo")
@@ -201,7 +158,7 @@ fn oras_reads_what_wasmix_pushes_and_wasmix_runs_what_oras_pushes() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
-    push(&sb, &reg, &exec_wasm(), &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let out_dir = sb.dir.path().join("oras-out");
     let foreign = format!("{}/oras/exec:1.0", reg.addr);
     let work = sb.dir.path().join("oras-push");
@@ -240,7 +197,7 @@ print("pushed")
     let pulled = std::fs::read(out_dir.join("exec.wasm")).expect("oras wrote exec.wasm");
     assert_eq!(pulled, std::fs::read(exec_wasm()).unwrap());
 
-    sign(&sb, &reg, &foreign);
+    reg.sign(&sb, &foreign);
     let b = bundle(&sb, "from-oras", &foreign);
     let run = install(&sb, &reg, &b, &[]);
     run.expect_code(0);
@@ -252,7 +209,7 @@ fn tampered_oversized_and_foreign_artifacts_are_refused() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
-    push(&sb, &reg, &exec_wasm(), &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let wasm = std::fs::read(exec_wasm()).unwrap();
     let layer = wasmix::oci::sha256_digest(&wasm);
 
@@ -337,16 +294,11 @@ fn a_moved_tag_is_not_followed_until_the_lock_is_updated() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:stable", reg.addr);
-    let first = push(&sb, &reg, &exec_wasm(), &reference);
+    let first = reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let b = bundle(&sb, "moving", &reference);
     install(&sb, &reg, &b, &[]).expect_code(0);
     // Someone re-points the tag at another component.
-    let second = push(
-        &sb,
-        &reg,
-        &mixin_dir().join("wasmix_probe.wasm").display().to_string(),
-        &reference,
-    );
+    let second = reg.push_mixin(&sb, mixin_dir().join("wasmix_probe.wasm"), &reference, true);
     assert_ne!(first, second);
     let run = w(&sb, &reg, &["lock", b.to_str().unwrap()]);
     run.expect_code(2);
@@ -428,7 +380,7 @@ fn registries_with_auth_need_credentials_and_say_so() {
         config.contains(&reg.addr) && !config.contains("s3cret-pass"),
         "stored base64, not plain: {config}"
     );
-    push(&sb, &reg, &exec_wasm(), &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let fresh_home = sb.dir.path().join("home2");
     let run = w_env(
         &sb,
@@ -444,7 +396,7 @@ fn save_and_load_move_mixins_without_a_registry() {
     let mut reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
-    push(&sb, &reg, &exec_wasm(), &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let b = bundle(&sb, "airgap", &reference);
     install(&sb, &reg, &b, &[]).expect_code(0);
     let layout = sb.dir.path().join("layout");
@@ -486,11 +438,11 @@ fn save_and_load_move_mixins_without_a_registry() {
 fn bare_names_resolve_through_the_default_namespace() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
-    push(
+    reg.push_mixin(
         &sb,
-        &reg,
-        &exec_wasm(),
+        exec_wasm(),
         &format!("{}/team/exec:latest", reg.addr),
+        true,
     );
     let m = "schemaVersion: 1.0.0\nname: bare\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\n      arguments: [bare name]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
     let b = sb.bundle("bare", m, &[]);
@@ -540,7 +492,7 @@ fn a_killed_pull_leaves_no_entry_and_the_next_pull_completes() {
         "application/vnd.wasm.config.v0+json",
     );
     let layer = wasmix::oci::sha256_digest(&bytes);
-    sign(&sb, &reg, &reference);
+    reg.sign(&sb, &reference);
 
     let cache = sb.home().join("cache/oci");
     let mut child = std::process::Command::new(wasmix_e2e::wasmix_bin())
@@ -629,7 +581,7 @@ fn two_processes_pulling_the_same_digest_agree() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
-    push(&sb, &reg, &exec_wasm(), &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
     let home = sb.dir.path().join("shared-home");
     let spawn = || {
         std::process::Command::new(wasmix_e2e::wasmix_bin())

@@ -14,19 +14,8 @@ use wasmix_signing::testing::TestSigstore;
 
 const UNTRUSTED: i32 = 4;
 
-/// Run the CLI against the registry at `addr` with trust policy `policy`
-/// (`None`: the built-in default).
 fn w(sb: &Sandbox, addr: &str, policy: Option<&Path>, args: &[&str]) -> Run {
-    let docker = sb.dir.path().join("docker");
-    let mut env: Vec<(&str, &str)> = vec![
-        ("WASMIX_INSECURE_REGISTRIES", addr),
-        ("DOCKER_CONFIG", docker.to_str().unwrap()),
-        ("COSIGN_PASSWORD", KEY_PASSWORD),
-    ];
-    if let Some(p) = policy {
-        env.push(("WASMIX_TRUST_POLICY", p.to_str().unwrap()));
-    }
-    sb.wasmix_env(args, &env)
+    sb.wasmix_at(addr, policy, args, &[])
 }
 
 /// A bundle whose one mixin is `reference`.
@@ -73,37 +62,6 @@ fn exec_wasm() -> PathBuf {
 
 fn probe_wasm() -> PathBuf {
     mixin_dir().join("wasmix_probe.wasm")
-}
-
-/// Push `file` to `reference` unsigned; returns its digest.
-fn push_unsigned(sb: &Sandbox, reg: &RegistryServer, file: &Path, reference: &str) -> String {
-    let run = w(
-        sb,
-        &reg.addr,
-        None,
-        &[
-            "mixin",
-            "push",
-            file.to_str().unwrap(),
-            reference,
-            "-o",
-            "json",
-        ],
-    );
-    run.expect_code(0);
-    let doc: Value = serde_json::from_str(&run.stdout()).unwrap();
-    doc["digest"].as_str().unwrap().to_string()
-}
-
-fn sign(sb: &Sandbox, reg: &RegistryServer, reference: &str) {
-    let key = reg.trust().key;
-    w(
-        sb,
-        &reg.addr,
-        None,
-        &["mixin", "sign", reference, "--key", key.to_str().unwrap()],
-    )
-    .expect_code(0);
 }
 
 /// The signature manifest of `digest` in `repository`, parsed.
@@ -153,7 +111,7 @@ fn the_registry_example_runs_only_when_signed() {
     )
     .unwrap();
     let reference = format!("{}/wasmix/exec:latest", reg.addr);
-    let digest = push_unsigned(&sb, &reg, &exec_wasm(), &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
     let ns = format!("{}/wasmix", reg.addr);
     let run_example = |sb: &Sandbox, policy: Option<&Path>| {
         w(
@@ -186,7 +144,7 @@ fn the_registry_example_runs_only_when_signed() {
     run.expect_stderr(&format!("scope `{}/*`", reg.addr));
 
     // Signed: it runs.
-    sign(&sb, &reg, &reference);
+    reg.sign(&sb, &reference);
     let fresh = Sandbox::new();
     let run = run_example(&fresh, Some(&policy));
     run.expect_code(0);
@@ -216,10 +174,10 @@ fn a_signature_copied_onto_another_digest_is_refused() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let signed = format!("{}/wasmix/exec:1", reg.addr);
-    let a = push_unsigned(&sb, &reg, &exec_wasm(), &signed);
-    sign(&sb, &reg, &signed);
+    let a = reg.push_mixin(&sb, exec_wasm(), &signed, false);
+    reg.sign(&sb, &signed);
     let other = format!("{}/wasmix/exec:2", reg.addr);
-    let b = push_unsigned(&sb, &reg, &probe_wasm(), &other);
+    let b = reg.push_mixin(&sb, probe_wasm(), &other, false);
     // Copy A's signature manifest, byte for byte, to B's signature tag.
     let layers = signature_layers(&reg, "wasmix/exec", &a);
     put_signatures(&reg, "wasmix/exec", &b, &layers);
@@ -248,8 +206,8 @@ fn a_deleted_signature_is_refused_under_enforce_and_runs_loudly_under_warn() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:1", reg.addr);
-    let digest = push_unsigned(&sb, &reg, &exec_wasm(), &reference);
-    sign(&sb, &reg, &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
+    reg.sign(&sb, &reference);
     reg.delete("wasmix/exec", &cosign::signature_tag(&digest).unwrap());
     let b = bundle(&sb, "deleted", &reference);
     let run = install(&sb, &reg.addr, Some(&reg.trust().policy), &b);
@@ -277,7 +235,7 @@ fn an_attestation_is_not_accepted_as_a_signature() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:1", reg.addr);
-    let digest = push_unsigned(&sb, &reg, &exec_wasm(), &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
     // Correctly signed by the trusted key, but filed as a DSSE attestation.
     let body = payload(&format!("{}/wasmix/exec", reg.addr), &digest);
     let key = wasmix_signing::KeyPair::from_encrypted_pem(
@@ -325,7 +283,7 @@ fn an_older_signed_version_is_refused_under_a_minimum_version() {
         registry
             .push(&wasm, &wasmix::oci::artifact::build(&wasm, &meta), &parsed)
             .unwrap();
-        sign(&sb, &reg, &reference);
+        reg.sign(&sb, &reference);
     };
     let policy = sb.dir.path().join("min.yaml");
     std::fs::write(
@@ -367,7 +325,7 @@ fn keyless_signatures_need_a_real_signature_and_the_right_identity() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:1", reg.addr);
-    let digest = push_unsigned(&sb, &reg, &exec_wasm(), &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
     let sigstore = TestSigstore::new();
     std::fs::write(
         sb.dir.path().join("root.json"),
@@ -501,7 +459,7 @@ fn mixin_verify_names_who_signed_and_trust_show_prints_the_policy() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:1", reg.addr);
-    let digest = push_unsigned(&sb, &reg, &exec_wasm(), &reference);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
     let public = reg.trust().public;
     let verify = |extra: &[&str]| {
         let mut args = vec!["mixin", "verify", reference.as_str()];
@@ -936,8 +894,8 @@ fn a_policy_change_verifies_cached_mixins_again_even_offline() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let reference = format!("{}/wasmix/exec:1", reg.addr);
-    push_unsigned(&sb, &reg, &exec_wasm(), &reference);
-    sign(&sb, &reg, &reference);
+    reg.push_mixin(&sb, exec_wasm(), &reference, false);
+    reg.sign(&sb, &reference);
     let b = bundle(&sb, "cached", &reference);
     let policy = reg.trust().policy;
     install(&sb, &reg.addr, Some(&policy), &b).expect_code(0);

@@ -123,6 +123,18 @@ impl Cache {
         digest: &str,
         manifest: &WasmManifest,
     ) -> Result<(), OciError> {
+        self.record_checked(reference, digest, manifest, None)
+    }
+
+    /// [`Cache::record`], and when given, the `verification` that let it in
+    /// (one write of the entry, not two).
+    pub fn record_checked(
+        &self,
+        reference: &str,
+        digest: &str,
+        manifest: &WasmManifest,
+        verification: Option<super::trust::Verification>,
+    ) -> Result<(), OciError> {
         let mut entry = self.entry(digest).unwrap_or(CacheEntry {
             digest: digest.to_string(),
             references: Vec::new(),
@@ -134,6 +146,9 @@ impl Cache {
         });
         if !entry.references.iter().any(|r| r == reference) {
             entry.references.push(reference.to_string());
+        }
+        if verification.is_some() {
+            entry.verification = verification;
         }
         self.write_entry(&entry)
     }

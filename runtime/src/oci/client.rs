@@ -270,8 +270,7 @@ impl Registry {
         );
         self.fetch_blobs(&by_digest, &[&manifest.config, &manifest.layer], cache)?;
         cache.write_blob(&digest, &manifest_bytes)?;
-        cache.record(&shown, &digest, &manifest)?;
-        cache.record_verification(&digest, verification.clone())?;
+        cache.record_checked(&shown, &digest, &manifest, Some(verification.clone()))?;
         Ok(Pulled {
             digest,
             manifest,

@@ -10,12 +10,15 @@
 #![deny(missing_docs)]
 
 pub mod driver;
+pub mod explain;
 pub mod fsutil;
 pub mod grant;
+pub mod interrupt;
 pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod plan;
+pub mod publish;
 pub mod redact;
 pub mod resolve;
 pub mod run;

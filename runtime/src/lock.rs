@@ -5,7 +5,7 @@
 
 use crate::grant::Capability;
 use crate::manifest::Manifest;
-use crate::plan::{Plan, PlanError};
+use crate::plan::BundlePlan;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -60,39 +60,38 @@ pub enum LockError {
         /// What went wrong.
         message: String,
     },
-    /// A plan could not be built.
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-}
-
-fn describe(c: &Capability) -> String {
-    format!("{} {}", c.kind, c.what)
 }
 
 impl Lock {
-    /// The grants `manifest` declares for every action.
-    pub fn of(manifest: &Manifest) -> Result<Lock, PlanError> {
-        let mut grants = BTreeMap::new();
-        for action in manifest.actions.keys() {
-            let plan = Plan::new(manifest, action)?;
-            let steps = plan
-                .steps
-                .iter()
-                .map(|s| {
-                    (
-                        s.step.path.clone(),
-                        s.grant.capabilities.iter().map(describe).collect(),
-                    )
-                })
-                .collect();
-            grants.insert(action.clone(), steps);
-        }
-        Ok(Lock {
+    /// The grants a bundle's plan declares for every action.
+    pub fn of(manifest: &Manifest, plans: &BundlePlan) -> Lock {
+        let grants = plans
+            .actions
+            .iter()
+            .map(|(action, plan)| {
+                let steps = plan
+                    .steps
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.step.path.clone(),
+                            s.grant
+                                .capabilities
+                                .iter()
+                                .map(Capability::describe)
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                (action.clone(), steps)
+            })
+            .collect();
+        Lock {
             version: 1,
             bundle: manifest.name.clone(),
             mixins: BTreeMap::new(),
             grants,
-        })
+        }
     }
 
     /// What `self` grants that `old` did not.
@@ -130,23 +129,21 @@ pub fn read(manifest: &Manifest) -> Result<Option<Lock>, LockError> {
     }
 }
 
-/// Check `manifest` against its lock file and write the file when it is
-/// missing or out of date, with the mixin `pins` this run used. Widened
-/// grants are refused unless `accept`.
+/// Check `manifest`'s plans against `previous` (the lock file as read
+/// before this run) and write the file when it is missing or out of date,
+/// with the mixin `pins` this run used. Widened grants are refused unless
+/// `accept`.
 pub fn check(
     manifest: &Manifest,
+    plans: &BundlePlan,
+    previous: Option<&Lock>,
     accept: bool,
     pins: &BTreeMap<String, LockedMixin>,
 ) -> Result<(), LockError> {
     let path = manifest.dir.join(LOCK_FILE);
-    let mut current = Lock::of(manifest)?;
+    let mut current = Lock::of(manifest, plans);
     current.mixins = pins.clone();
-    let file_err = |message: String| LockError::File {
-        path: path.clone(),
-        message,
-    };
-    let previous = read(manifest)?;
-    if let Some(old) = &previous {
+    if let Some(old) = previous {
         if old == &current {
             return Ok(());
         }
@@ -159,6 +156,10 @@ pub fn check(
             });
         }
     }
+    let file_err = |message: String| LockError::File {
+        path: path.clone(),
+        message,
+    };
     let text = serde_yaml::to_string(&current).map_err(|e| file_err(e.to_string()))?;
     let header = "# Written by wasmix: the capabilities each step was granted when last accepted.\n# Commit it; wasmix stops when porter.yaml grants more than this records.\n";
     crate::fsutil::write_atomic(&path, format!("{header}{text}").as_bytes())

@@ -29,6 +29,83 @@ pub enum StoreError {
     },
 }
 
+/// A status kept as text in the store: one name per variant, the same in
+/// SQLite, in JSON and on the terminal.
+macro_rules! text_status {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The name stored and shown.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                match v.as_str()? {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(rusqlite::types::FromSqlError::Other(
+                        format!("unknown {} {other:?}", stringify!($name)).into(),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_status! {
+    /// Where an installation stands after its last run.
+    InstallationStatus {
+        /// The last install, upgrade or custom action succeeded.
+        Installed => "installed",
+        /// The last install, upgrade or uninstall failed.
+        Failed => "failed",
+        /// Uninstalled successfully.
+        Uninstalled => "uninstalled",
+    }
+}
+
+text_status! {
+    /// How a run ended.
+    RunStatus {
+        /// Every step succeeded.
+        Succeeded => "succeeded",
+        /// A step failed, or the run was interrupted.
+        Failed => "failed",
+    }
+}
+
+text_status! {
+    /// How a step ended.
+    StepStatus {
+        /// The mixin returned outputs the run accepted.
+        Succeeded => "succeeded",
+        /// The step failed or was refused.
+        Failed => "failed",
+    }
+}
+
 /// An installation.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Installation {
@@ -40,8 +117,8 @@ pub struct Installation {
     pub version: String,
     /// Manifest path last used.
     pub manifest: String,
-    /// `installed`, `failed`, `uninstalled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: InstallationStatus,
     /// Last action.
     pub last_action: String,
     /// Created, RFC 3339.
@@ -59,8 +136,8 @@ pub struct Run {
     pub installation: String,
     /// Action.
     pub action: String,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: RunStatus,
     /// Why it failed (redacted).
     pub error: Option<String>,
     /// Started, RFC 3339.
@@ -76,8 +153,8 @@ pub struct StepRecord {
     pub mixin: String,
     /// Description.
     pub description: String,
-    /// `succeeded`, `failed`.
-    pub status: String,
+    /// How it ended.
+    pub status: StepStatus,
     /// Failure message (redacted).
     pub message: Option<String>,
     /// Logs (redacted).
@@ -198,9 +275,9 @@ impl Store {
         let tx = self.conn.transaction().map_err(sql)?;
         let finished = now();
         let status = if r.error.is_some() {
-            "failed"
+            RunStatus::Failed
         } else {
-            "succeeded"
+            RunStatus::Succeeded
         };
         tx.execute(
             "INSERT INTO runs (installation, action, status, error, parameters, started, finished) VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -235,13 +312,13 @@ impl Store {
             }
         }
         let inst_status = match (r.error, r.action) {
-            (Some(_), _) => "failed",
-            (None, "uninstall") => "uninstalled",
-            (None, _) => "installed",
+            (Some(_), _) => InstallationStatus::Failed,
+            (None, "uninstall") => InstallationStatus::Uninstalled,
+            (None, _) => InstallationStatus::Installed,
         };
         // A failed custom action does not change what is installed.
         let builtin = matches!(r.action, "install" | "upgrade" | "uninstall");
-        let existing: Option<String> = tx
+        let existing: Option<InstallationStatus> = tx
             .query_row(
                 "SELECT status FROM installations WHERE name = ?1",
                 params![r.installation],
@@ -258,11 +335,7 @@ impl Store {
                 .map_err(sql)?;
             }
             Some(prev) => {
-                let status = if builtin {
-                    inst_status.to_string()
-                } else {
-                    prev
-                };
+                let status = if builtin { inst_status } else { prev };
                 tx.execute(
                     "UPDATE installations SET bundle=?2, version=?3, manifest=?4, status=?5, last_action=?6, modified=?7 WHERE name=?1",
                     params![r.installation, r.bundle, r.version, r.manifest, status, r.action, finished],
@@ -467,6 +540,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(plain, 0);
-        assert_eq!(s.installation("i").unwrap().unwrap().status, "installed");
+        assert_eq!(
+            s.installation("i").unwrap().unwrap().status,
+            InstallationStatus::Installed
+        );
     }
 }

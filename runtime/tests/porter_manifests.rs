@@ -1,4 +1,4 @@
-//! Porter's own manifest fixtures (../shared/porter-compat) parse or fail as
+//! Porter's own manifest fixtures (tests/porter-compat) parse or fail as
 //! Porter's do, with located errors.
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use wasmix::manifest;
 
 fn fixture(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    root.join("../../shared/porter-compat/pkg/manifest/testdata")
+    root.join("../tests/porter-compat/pkg/manifest/testdata")
         .join(name)
 }
 

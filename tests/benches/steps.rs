@@ -114,9 +114,11 @@ fn child(n: usize, kind: &str) {
     let manifest = wasmix::manifest::load(dir.path()).unwrap();
     let mut store = wasmix::store::Store::open(&dir.path().join("state.db")).unwrap();
     // Warm the compile cache so the run measures steps, not compilation.
-    let prepared = rt.prepare(&manifest, "install").unwrap();
+    let plans = wasmix::plan::BundlePlan::new(&manifest).unwrap();
+    let ro = wasmix::run::LockCheck::ReadOnly;
+    let prepared = rt.prepare(&manifest, &plans, "install", ro).unwrap();
     let t = Instant::now();
-    let prepared2 = rt.prepare(&manifest, "install").unwrap();
+    let prepared2 = rt.prepare(&manifest, &plans, "install", ro).unwrap();
     let prepare = t.elapsed();
     drop(prepared);
     let t = Instant::now();

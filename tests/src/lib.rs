@@ -16,9 +16,9 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Porter's test data, beside the repository.
+/// Porter's test data, copied into `tests/porter-compat` (see its README).
 pub fn porter_compat() -> PathBuf {
-    repo_root().join("../shared/porter-compat/pkg")
+    repo_root().join("tests/porter-compat/pkg")
 }
 
 /// The directory holding the built mixin components. Set

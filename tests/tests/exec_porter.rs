@@ -1,5 +1,5 @@
 //! The exec mixin component replays Porter's own exec test data
-//! (`shared/porter-compat/pkg/exec`) and gives Porter's results. The command
+//! (`tests/porter-compat/pkg/exec`) and gives Porter's results. The command
 //! runs through the recording `debug` driver, so argv and env are asserted
 //! exactly; canned replies stand in for what the command printed.
 

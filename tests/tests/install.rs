@@ -2,7 +2,7 @@
 //! bad input, failing steps, the debug driver and the state store.
 
 use serde_json::Value;
-use wasmix_e2e::{repo_root, Sandbox};
+use wasmix_e2e::{porter_compat, repo_root, Sandbox};
 
 fn example() -> String {
     repo_root().join("examples/hello").display().to_string()
@@ -222,7 +222,7 @@ fn manifest_and_step_errors_point_at_file_and_line() {
     run.expect_code(2);
     run.expect_stderr("porter.yaml:9:7: install[0].exec.argumnets: unknown field `argumnets`; did you mean `arguments`?");
 
-    let compat = repo_root().join("../shared/porter-compat/pkg/manifest/testdata");
+    let compat = porter_compat().join("manifest/testdata");
     let bad_desc = sb.wasmix(&[
         "lint",
         compat

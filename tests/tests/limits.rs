@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmix::driver::HostDriver;
 use wasmix::manifest;
+use wasmix::plan::BundlePlan;
 use wasmix::resolve::MixinPath;
-use wasmix::run::{Inputs, Limits, Outcome, Runtime};
+use wasmix::run::{Inputs, Limits, LockCheck, Outcome, Runtime};
 use wasmix::sandbox::MixinEngine;
-use wasmix::store::Store;
+use wasmix::store::{InstallationStatus, Store};
 use wasmix_e2e::{mixin_dir, Sandbox};
 
 fn runtime(limits: Limits, cache: Option<std::path::PathBuf>) -> Runtime {
@@ -50,7 +51,10 @@ fn install(
     );
     let dir = sb.bundle(name, &text, &[]);
     let m = manifest::load(&dir).unwrap();
-    let prepared = rt.prepare(&m, "install").unwrap();
+    let plans = BundlePlan::new(&m).unwrap();
+    let prepared = rt
+        .prepare(&m, &plans, "install", LockCheck::ReadOnly)
+        .unwrap();
     rt.run(store, &m, &prepared, name, &Inputs::default(), &mut |_| {})
         .unwrap()
 }
@@ -94,7 +98,7 @@ fn runaway_mixins_are_stopped_and_the_runtime_carries_on() {
     let all = store.installations().unwrap();
     let failed: Vec<&str> = all
         .iter()
-        .filter(|i| i.status == "failed")
+        .filter(|i| i.status == InstallationStatus::Failed)
         .map(|i| i.name.as_str())
         .collect();
     assert_eq!(failed, ["bulky", "deep", "hog", "spin"]);
@@ -265,7 +269,8 @@ fn the_instance_pool_fits_the_largest_step() {
     let m = "schemaVersion: 1.0.0\nname: big\nversion: 0.1.0\nmixins: [probe, exec]\ninstall:\n  - probe:\n      limits: {memory: 512Mi}\n      attempts: []\nuninstall:\n  - probe:\n      attempts: []\n";
     let dir = sb.bundle("big", m, &[]);
     let manifest = manifest::load(&dir).unwrap();
-    let pool = wasmix::run::pool_for(&manifest, Limits::default());
+    let plans = BundlePlan::new(&manifest).unwrap();
+    let pool = wasmix::run::pool_for(&plans, Limits::default());
     assert_eq!(pool.memory_bytes, 512 << 20);
     assert_eq!(pool.instances, 6);
     // An engine with that pool runs the step.
@@ -274,7 +279,9 @@ fn the_instance_pool_fits_the_largest_step() {
         ..runtime(Limits::default(), None)
     };
     let mut store = Store::open(&sb.home().join("state.db")).unwrap();
-    let prepared = rt.prepare(&manifest, "install").unwrap();
+    let prepared = rt
+        .prepare(&manifest, &plans, "install", LockCheck::ReadOnly)
+        .unwrap();
     let o = rt
         .run(
             &mut store,

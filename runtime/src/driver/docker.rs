@@ -40,13 +40,10 @@ pub struct DockerDriver {
 /// Containers that exist right now, for the Ctrl-C watcher.
 type Live = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
-/// Set once the operator pressed Ctrl-C while the docker driver was in use.
-pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// On Ctrl-C, remove every live container. The step waiting on one then
-/// fails as interrupted and the run is recorded as such; with no container
-/// running, exit at once with 130 (runs are recorded in one transaction at
-/// the end, so nothing is half-written).
+/// On Ctrl-C, ask the run to stop ([`crate::interrupt`]) and remove every
+/// live container. The step waiting on one then fails as interrupted; a step
+/// still inside its mixin is trapped at the next epoch tick; the run is
+/// recorded as interrupted and the command exits 130.
 fn watch_ctrl_c(docker: Docker, live: Live) {
     let watcher = move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -59,14 +56,11 @@ fn watch_ctrl_c(docker: Docker, live: Live) {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
-            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            crate::interrupt::request();
             let ids: Vec<String> = live
                 .lock()
                 .map(|l| l.iter().cloned().collect())
                 .unwrap_or_default();
-            if ids.is_empty() {
-                std::process::exit(130);
-            }
             for id in ids {
                 let options = RemoveContainerOptionsBuilder::default()
                     .force(true)
@@ -214,7 +208,7 @@ impl DockerDriver {
             live.insert(id.clone());
         }
         let result = self.start_and_collect(&id, request, limits).await;
-        if result.is_err() && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        if result.is_err() && crate::interrupt::requested() {
             return Err(engine_err(
                 &self.endpoint,
                 &request.program,

@@ -7,7 +7,7 @@ mod docker;
 mod host;
 
 pub use debug::{DebugDriver, Recorded};
-pub use docker::{DockerDriver, PullPolicy, INTERRUPTED};
+pub use docker::{DockerDriver, PullPolicy};
 pub use host::HostDriver;
 
 use std::path::PathBuf;

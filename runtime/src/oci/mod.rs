@@ -6,12 +6,14 @@ pub mod artifact;
 pub mod cache;
 pub mod client;
 pub mod layout;
+pub mod source;
 mod transport;
 pub mod trust;
 
 pub use artifact::{Artifact, ArtifactMeta, WasmManifest};
 pub use cache::{Cache, CacheEntry};
 pub use client::{Registry, RegistryConfig};
+pub use source::{Fetched, OciSource, PinError};
 
 /// Config media type of a Wasm artifact.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";

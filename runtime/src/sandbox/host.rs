@@ -5,8 +5,7 @@
 use super::bindings::wasmix::mixin::{credentials, driver, log, types};
 use super::step::{Access, LogLine, StepState};
 use crate::driver::{EnvValue, Request, RunLimits};
-use crate::grant::{CredentialAccess, APP_DIR};
-use std::path::{Component, Path, PathBuf};
+use crate::grant::CredentialAccess;
 use std::time::Instant;
 use wasmtime::component::Resource;
 
@@ -144,49 +143,32 @@ impl StepState {
             ));
         }
         match &command.image {
-            Some(image) => {
-                if !image_allowed(&a.grant.images, image) {
-                    return Err(format!(
-                        "container image {image:?} is not granted to this step; grant it with `grants: {{images: [{image}]}}`"
-                    ));
-                }
-            }
+            Some(image) => a.grant.allows_image(image)?,
             None => {
                 if !command.mounts.is_empty() {
                     return Err("mounts need a container image".into());
                 }
-                if !a.grant.commands.contains(&command.program) {
-                    return Err(format!(
-                        "command {:?} is not granted to this step; grant it with `grants: {{commands: [{}]}}`",
-                        command.program, command.program
-                    ));
-                }
+                a.grant.allows_command(&command.program)?;
             }
         }
         let mut mounts = Vec::with_capacity(command.mounts.len());
         for m in &command.mounts {
-            let grant = a
-                .grant
-                .files
-                .iter()
-                .find(|f| m.source == f.guest || m.source.starts_with(&format!("{}/", f.guest)))
-                .ok_or_else(|| format!("mount source {:?} is not a granted directory", m.source))?;
-            let rel = m.source[grant.guest.len()..].trim_start_matches('/');
-            if rel.split('/').any(|c| c == "..") || !m.target.starts_with('/') {
+            if !m.target.starts_with('/') {
                 return Err(format!(
                     "mount {:?} -> {:?}: paths must be absolute and stay inside the grant",
                     m.source, m.target
                 ));
             }
+            let (grant, host) = a.grant.mount_source(&m.source)?;
             mounts.push(crate::driver::Mount {
-                host: grant.host.join(rel),
+                host,
                 target: m.target.clone(),
                 read_only: m.read_only || !grant.write,
             });
         }
         // In a container the working directory is the container's own path.
         let workdir = match (&command.workdir, &command.image) {
-            (Some(dir), None) => resolve_workdir(a, dir)?,
+            (Some(dir), None) => a.grant.workdir(&a.bundle_dir, dir)?,
             _ => a.bundle_dir.clone(),
         };
         let mut env = Vec::with_capacity(command.env.len());
@@ -230,61 +212,4 @@ fn text_len(v: &driver::Value) -> usize {
         driver::Value::Text(t) => t.len(),
         driver::Value::Secret(_) => 0,
     }
-}
-
-/// An image request is allowed when a grant names it exactly, or names its
-/// repository without a tag or digest.
-fn image_allowed(granted: &std::collections::BTreeSet<String>, image: &str) -> bool {
-    if granted.contains(image) {
-        return true;
-    }
-    let repo = match image.split_once('@') {
-        Some((r, _)) => r,
-        None => match image.rsplit_once(':') {
-            Some((r, tag)) if !tag.contains('/') => r,
-            _ => image,
-        },
-    };
-    granted.contains(repo)
-}
-
-/// A guest working directory on the host: relative paths (and paths under
-/// `/cnab/app`) stay inside the bundle directory; other absolute paths must
-/// lie in a granted directory.
-fn resolve_workdir(a: &Access, dir: &str) -> Result<PathBuf, String> {
-    let inside = |base: &Path, rel: &str| -> Option<PathBuf> {
-        let mut out = base.to_path_buf();
-        for c in Path::new(rel).components() {
-            match c {
-                Component::Normal(n) => out.push(n),
-                Component::CurDir | Component::RootDir => {}
-                _ => return None,
-            }
-        }
-        Some(out)
-    };
-    let rel_to_app = if dir.starts_with('/') {
-        dir.strip_prefix(APP_DIR)
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-    } else {
-        Some(dir)
-    };
-    if let Some(rel) = rel_to_app {
-        if let Some(p) = inside(&a.bundle_dir, rel) {
-            return Ok(p);
-        }
-    }
-    for f in &a.grant.files {
-        if let Some(rel) = dir
-            .strip_prefix(&f.guest)
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-        {
-            if let Some(p) = inside(&f.host, rel) {
-                return Ok(p);
-            }
-        }
-    }
-    Err(format!(
-        "working directory {dir:?} is outside the bundle and every granted directory"
-    ))
 }

@@ -3,9 +3,9 @@
 
 use super::bindings::wasmix::mixin::types::{Diagnostic, Info, Invocation};
 use super::bindings::MixinPre;
-use super::engine::{LoadedMixin, MixinEngine, EPOCH_TICK};
+use super::engine::{LoadedMixin, MixinEngine};
 use crate::driver::Driver;
-use crate::grant::{Grant, APP_DIR};
+use crate::grant::{Grant, Limits, APP_DIR};
 use crate::redact::Redactor;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,36 +15,6 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-/// Per-step limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest linear memory a mixin may grow to, in bytes.
-    pub memory_bytes: usize,
-    /// Wall-clock time for the whole step, commands included.
-    pub deadline: Duration,
-    /// Bytes kept of the mixin's stdout/stderr and of each command's.
-    pub output_cap: usize,
-    /// Driver requests one step may make.
-    pub max_driver_calls: u32,
-    /// Total bytes of a step's outputs.
-    pub max_output_bytes: usize,
-    /// Log lines kept per step.
-    pub max_log_lines: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 256 << 20,
-            deadline: Duration::from_secs(600),
-            output_cap: 4 << 20,
-            max_driver_calls: 64,
-            max_output_bytes: 4 << 20,
-            max_log_lines: 10_000,
-        }
-    }
-}
 
 /// A log line from a mixin, already redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +78,20 @@ pub struct StepReport {
     pub stdio: String,
     /// How long it took.
     pub duration: Duration,
+}
+
+impl StepReport {
+    /// A step that failed before its mixin ran (`message` already redacted).
+    pub fn failed(message: String) -> StepReport {
+        StepReport {
+            result: Err(message),
+            exit_code: None,
+            logs: Vec::new(),
+            denials: Vec::new(),
+            stdio: String::new(),
+            duration: Duration::default(),
+        }
+    }
 }
 
 /// Memory growth cap that remembers it refused.
@@ -189,8 +173,16 @@ fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
-    let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.set_epoch_deadline(ticks);
+    // Checked at every epoch tick: the step's own deadline, and Ctrl-C.
+    let deadline_at = Instant::now() + deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if crate::interrupt::requested() || Instant::now() >= deadline_at {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        }
+    });
     store
 }
 
@@ -326,12 +318,8 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
     let started = Instant::now();
     let redactor = input.redactor.clone();
     let fail = |message: String| StepReport {
-        result: Err(redactor.redact(&message)),
-        exit_code: None,
-        logs: Vec::new(),
-        denials: Vec::new(),
-        stdio: String::new(),
         duration: started.elapsed(),
+        ..StepReport::failed(redactor.redact(&message))
     };
     let (wasi, stdout, stderr) = match wasi_for(input.grant, &input.env, input.limits.output_cap) {
         Ok(x) => x,
@@ -447,6 +435,9 @@ fn explain_trap(trap: &wasmtime::Error, store: &Store<StepState>, limits: &Limit
     // The trap code may sit under backtrace context: look down the chain.
     let code = trap.chain().find_map(|e| e.downcast_ref::<Trap>().copied());
     match code {
+        Some(Trap::Interrupt) if crate::interrupt::requested() => {
+            "interrupted (Ctrl-C) and was stopped".into()
+        }
         Some(Trap::Interrupt) => format!(
             "the step ran past its deadline of {:?} and was stopped",
             limits.deadline

@@ -1,0 +1,323 @@
+//! `wasmix install | upgrade | uninstall | invoke`: plan the bundle once,
+//! build a runtime sized for it, prepare (lock check included), run, print.
+
+use super::output::{print_json, shown};
+use super::{
+    bad_input, home, load_manifest, oci_source, open_store, parse_pairs, Cli, Failure, Format,
+};
+use anyhow::anyhow;
+use clap::{Args, ValueEnum};
+use std::sync::Arc;
+use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
+use wasmix::plan::BundlePlan;
+use wasmix::redact::sanitize;
+use wasmix::resolve::MixinPath;
+use wasmix::run::inputs::{CredentialSource, SourceError};
+use wasmix::run::{pool_for, Event, ExitClass, Inputs, Limits, LockCheck, Outcome, Runtime};
+use wasmix::sandbox::MixinEngine;
+
+/// Who runs the commands mixins ask for.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriverKind {
+    /// Run granted programs as local processes
+    Host,
+    /// Print what would run; run nothing
+    Debug,
+    /// Run in containers through the Docker Engine API (Docker or Podman)
+    Docker,
+}
+
+/// When the docker driver pulls images.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pull {
+    /// Never pull; a missing image is an error
+    Never,
+    /// Pull images the engine does not have
+    Missing,
+    /// Pull before every run
+    Always,
+}
+
+impl From<Pull> for PullPolicy {
+    fn from(p: Pull) -> Self {
+        match p {
+            Pull::Never => PullPolicy::Never,
+            Pull::Missing => PullPolicy::Missing,
+            Pull::Always => PullPolicy::Always,
+        }
+    }
+}
+
+/// What every action command takes.
+#[derive(Args)]
+pub struct ActionArgs {
+    /// Bundle directory or manifest file
+    #[arg(default_value = ".")]
+    pub path: std::path::PathBuf,
+    /// Installation name [default: the bundle's name]
+    #[arg(long, short = 'i')]
+    pub installation: Option<String>,
+    /// Parameter value, NAME=VALUE (repeatable)
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Credential, NAME=env:VAR, NAME=file:PATH or NAME=value:TEXT (repeatable)
+    #[arg(long = "cred", value_name = "NAME=SOURCE")]
+    pub creds: Vec<String>,
+    /// Who runs the commands mixins ask for
+    #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
+    pub driver: DriverKind,
+    /// When the docker driver pulls images
+    #[arg(long, value_enum, default_value_t = Pull::Missing)]
+    pub pull: Pull,
+    /// Print mixin debug logs too
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Accept capabilities the manifest grants beyond its lock file
+    #[arg(long)]
+    pub accept_capabilities: bool,
+}
+
+/// A runtime for `plans`: the engine's instance pool sized from the plan,
+/// mixins from the mixin path and the registry, commands to `driver`.
+pub fn runtime(
+    cli: &Cli,
+    driver: DriverKind,
+    pull: Pull,
+    plans: &BundlePlan,
+) -> Result<Runtime, Failure> {
+    let home = home(cli)?;
+    let driver: Arc<dyn Driver> = match driver {
+        DriverKind::Host => Arc::new(HostDriver),
+        DriverKind::Debug => Arc::new(DebugDriver::printing()),
+        DriverKind::Docker => Arc::new(DockerDriver::connect(None, pull.into())?),
+    };
+    let limits = Limits::default();
+    Ok(Runtime {
+        engine: MixinEngine::with_pool(
+            Some(home.join("cache").join("compiled")),
+            Some(pool_for(plans, limits)),
+        )?,
+        mixin_path: mixin_path(cli)?,
+        driver,
+        limits,
+        oci: Some(oci_source(cli)?),
+    })
+}
+
+/// Where mixin components are looked for: `--mixin-path`, else HOME/mixins.
+pub fn mixin_path(cli: &Cli) -> Result<MixinPath, Failure> {
+    Ok(match &cli.mixin_path {
+        Some(p) => MixinPath::parse(p),
+        None => MixinPath(vec![home(cli)?.join("mixins")]),
+    })
+}
+
+/// `wasmix invoke --action NAME`: custom actions only.
+pub fn invoke(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
+    if matches!(action, "install" | "upgrade" | "uninstall") {
+        return Err(bad_input(anyhow!(
+            "use `wasmix {action}` for the {action} action"
+        )));
+    }
+    run(cli, action, args)
+}
+
+fn inputs(args: &ActionArgs) -> Result<Inputs, Failure> {
+    let mut inputs = Inputs::default();
+    inputs
+        .parameters
+        .extend(parse_pairs(&args.params, "param")?);
+    for (name, source) in parse_pairs(&args.creds, "cred")? {
+        let value = source
+            .parse::<CredentialSource>()
+            .and_then(|s| s.read())
+            .map_err(|e| match e {
+                SourceError::Unknown => bad_input(anyhow!(
+                    "credential {name}: say where the value comes from: \
+                     {name}=env:VAR, {name}=file:PATH or {name}=value:TEXT"
+                )),
+                e => bad_input(anyhow!("credential {name}: {e}")),
+            })?;
+        inputs.credentials.insert(name, value);
+    }
+    Ok(inputs)
+}
+
+/// Run `action` of the bundle at `args.path`.
+pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
+    let manifest = load_manifest(&args.path)?;
+    let inputs = inputs(args)?;
+    let installation = args
+        .installation
+        .clone()
+        .unwrap_or_else(|| manifest.name.clone());
+    let plans = BundlePlan::new(&manifest)?;
+    let rt = runtime(cli, args.driver, args.pull, &plans)?;
+    let prepared = rt.prepare(
+        &manifest,
+        &plans,
+        action,
+        LockCheck::Enforce {
+            accept: args.accept_capabilities,
+        },
+    )?;
+    let text = cli.output == Format::Text;
+    if text {
+        for w in &prepared.warnings {
+            eprintln!("warning: {}", sanitize(w));
+        }
+        println!(
+            "{action} {installation} (bundle {} {}, {} driver)",
+            manifest.name,
+            manifest.version,
+            rt.driver.name()
+        );
+    }
+    let mut store = open_store(cli)?;
+    let verbose = args.verbose;
+    let mut on_event = |e: Event<'_>| {
+        if text {
+            progress(e, verbose);
+        }
+    };
+    let outcome = rt.run(
+        &mut store,
+        &manifest,
+        &prepared,
+        &installation,
+        &inputs,
+        &mut on_event,
+    )?;
+    print_outcome(cli, &outcome)?;
+    Ok(if outcome.interrupted {
+        ExitClass::Interrupted.code()
+    } else if outcome.succeeded() {
+        0
+    } else {
+        ExitClass::StepFailed.code()
+    })
+}
+
+/// One progress line per step, then its logs, denials and result.
+fn progress(e: Event<'_>, verbose: bool) {
+    match e {
+        Event::StepStarted {
+            index,
+            total,
+            description,
+            mixin,
+        } => {
+            println!(
+                "[{}/{total}] {} ({mixin})",
+                index + 1,
+                sanitize(description)
+            );
+        }
+        Event::StepFinished {
+            report, failure, ..
+        } => {
+            for l in &report.logs {
+                if verbose || !matches!(l.level, "debug" | "trace") {
+                    for line in l.message.lines() {
+                        println!("      {line}");
+                    }
+                }
+            }
+            for d in &report.denials {
+                println!("      denied: {d}");
+            }
+            match failure {
+                None => println!("      ok ({:.1?})", report.duration),
+                Some(e) => println!("      FAILED: {e}"),
+            }
+        }
+    }
+}
+
+/// The outcome as JSON: its own shape, not the store's records.
+#[derive(serde::Serialize)]
+struct OutcomeDoc<'a> {
+    installation: &'a str,
+    action: &'a str,
+    run: i64,
+    status: &'static str,
+    error: Option<&'a str>,
+    steps: Vec<StepDoc<'a>>,
+    outputs: Vec<OutputDoc<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StepDoc<'a> {
+    index: usize,
+    mixin: &'a str,
+    description: &'a str,
+    status: wasmix::store::StepStatus,
+    message: Option<&'a str>,
+    logs: &'a str,
+    duration_ms: u64,
+}
+
+#[derive(serde::Serialize)]
+struct OutputDoc<'a> {
+    name: &'a str,
+    value: String,
+    sensitive: bool,
+}
+
+fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
+    if cli.output == Format::Json {
+        return print_json(&OutcomeDoc {
+            installation: &o.installation,
+            action: &o.action,
+            run: o.run_id,
+            status: if o.succeeded() { "succeeded" } else { "failed" },
+            error: o.error.as_deref(),
+            steps: o
+                .steps
+                .iter()
+                .map(|s| StepDoc {
+                    index: s.index,
+                    mixin: &s.mixin,
+                    description: &s.description,
+                    status: s.status,
+                    message: s.message.as_deref(),
+                    logs: &s.logs,
+                    duration_ms: s.duration_ms,
+                })
+                .collect(),
+            outputs: o
+                .outputs
+                .iter()
+                .map(|b| OutputDoc {
+                    name: &b.name,
+                    value: shown(&b.value, b.sensitive),
+                    sensitive: b.sensitive,
+                })
+                .collect(),
+        });
+    }
+    match &o.error {
+        None => println!(
+            "{} of {} succeeded (run {})",
+            o.action, o.installation, o.run_id
+        ),
+        Some(e) => println!(
+            "{} of {} FAILED (run {}): {}",
+            o.action,
+            o.installation,
+            o.run_id,
+            sanitize(e)
+        ),
+    }
+    if !o.outputs.is_empty() {
+        println!("Outputs:");
+        for b in &o.outputs {
+            println!(
+                "  {}: {}",
+                b.name,
+                sanitize(shown(&b.value, b.sensitive).trim_end_matches('\n'))
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `wasmix installation list | show | outputs`: what the state store knows.
+
+use super::output::print_json;
+use super::{bad_input, open_store, Cli, Failure, Format};
+use anyhow::anyhow;
+use clap::Subcommand;
+use std::io::IsTerminal;
+use wasmix::redact::{sanitize, MASK};
+use wasmix::store::{Installation, InstallationStatus, Run, RunStatus};
+
+/// `wasmix installation …`
+#[derive(Subcommand)]
+pub enum InstallationCommand {
+    /// List installations
+    List,
+    /// Show an installation and its runs
+    Show {
+        /// Installation name
+        name: String,
+    },
+    /// Show an installation's outputs
+    Outputs {
+        /// Installation name
+        name: String,
+        /// Print sensitive values instead of masking them
+        #[arg(long)]
+        show_sensitive: bool,
+    },
+}
+
+/// An installation as JSON.
+#[derive(serde::Serialize)]
+struct InstallationDoc<'a> {
+    name: &'a str,
+    bundle: &'a str,
+    version: &'a str,
+    manifest: &'a str,
+    status: InstallationStatus,
+    last_action: &'a str,
+    created: &'a str,
+    modified: &'a str,
+}
+
+impl<'a> From<&'a Installation> for InstallationDoc<'a> {
+    fn from(i: &'a Installation) -> Self {
+        InstallationDoc {
+            name: &i.name,
+            bundle: &i.bundle,
+            version: &i.version,
+            manifest: &i.manifest,
+            status: i.status,
+            last_action: &i.last_action,
+            created: &i.created,
+            modified: &i.modified,
+        }
+    }
+}
+
+/// A run as JSON.
+#[derive(serde::Serialize)]
+struct RunDoc<'a> {
+    id: i64,
+    installation: &'a str,
+    action: &'a str,
+    status: RunStatus,
+    error: Option<&'a str>,
+    started: &'a str,
+}
+
+impl<'a> From<&'a Run> for RunDoc<'a> {
+    fn from(r: &'a Run) -> Self {
+        RunDoc {
+            id: r.id,
+            installation: &r.installation,
+            action: &r.action,
+            status: r.status,
+            error: r.error.as_deref(),
+            started: &r.started,
+        }
+    }
+}
+
+fn no_such(name: &str) -> Failure {
+    bad_input(anyhow!(
+        "no installation named {name:?}; see `wasmix installation list`"
+    ))
+}
+
+/// Run an `installation` subcommand.
+pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
+    let store = open_store(cli)?;
+    let json = cli.output == Format::Json;
+    match c {
+        InstallationCommand::List => {
+            let all = store.installations()?;
+            if json {
+                let docs: Vec<InstallationDoc<'_>> = all.iter().map(Into::into).collect();
+                print_json(&docs)?;
+            } else if all.is_empty() {
+                println!("no installations");
+            } else {
+                println!(
+                    "{:<24} {:<24} {:<10} {:<12} {:<12} MODIFIED",
+                    "NAME", "BUNDLE", "VERSION", "STATUS", "LAST ACTION"
+                );
+                for i in all {
+                    println!(
+                        "{:<24} {:<24} {:<10} {:<12} {:<12} {}",
+                        i.name, i.bundle, i.version, i.status, i.last_action, i.modified
+                    );
+                }
+            }
+        }
+        InstallationCommand::Show { name } => {
+            let inst = store.installation(name)?.ok_or_else(|| no_such(name))?;
+            let runs = store.runs(name)?;
+            if json {
+                #[derive(serde::Serialize)]
+                struct ShowDoc<'a> {
+                    installation: InstallationDoc<'a>,
+                    runs: Vec<RunDoc<'a>>,
+                }
+                print_json(&ShowDoc {
+                    installation: (&inst).into(),
+                    runs: runs.iter().map(Into::into).collect(),
+                })?;
+            } else {
+                println!(
+                    "Installation {} (bundle {} {}): {}",
+                    inst.name, inst.bundle, inst.version, inst.status
+                );
+                println!(
+                    "Manifest: {}\nCreated: {}\nModified: {}\nRuns:",
+                    inst.manifest, inst.created, inst.modified
+                );
+                for r in runs {
+                    println!(
+                        "  {:>4} {:<12} {:<10} {} {}",
+                        r.id,
+                        r.action,
+                        r.status,
+                        r.started,
+                        r.error.as_deref().map(sanitize).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        InstallationCommand::Outputs {
+            name,
+            show_sensitive,
+        } => {
+            if store.installation(name)?.is_none() {
+                return Err(no_such(name));
+            }
+            let outputs = store.outputs(name, *show_sensitive)?;
+            if json {
+                #[derive(serde::Serialize)]
+                struct OutputDoc<'a> {
+                    name: &'a str,
+                    value: &'a str,
+                    sensitive: bool,
+                }
+                let docs: Vec<OutputDoc<'_>> = outputs
+                    .iter()
+                    .map(|o| OutputDoc {
+                        name: &o.name,
+                        value: o.value.as_deref().unwrap_or(MASK),
+                        sensitive: o.sensitive,
+                    })
+                    .collect();
+                print_json(&docs)?;
+            } else if outputs.is_empty() {
+                println!("installation {name} has no outputs");
+            } else {
+                let tty = std::io::stdout().is_terminal();
+                for o in outputs {
+                    let v = o.value.as_deref().unwrap_or(MASK);
+                    let v = v.trim_end_matches('\n');
+                    println!(
+                        "{}: {}",
+                        o.name,
+                        if tty { sanitize(v) } else { v.to_string() }
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,232 @@
+//! The `wasmix` command line: argument types, one module per command group,
+//! and the few things they share: where wasmix's home is, how a runtime is
+//! built from the flags, how an error becomes an exit code, and how output
+//! is rendered.
+//!
+//! | module | commands |
+//! | --- | --- |
+//! | [`actions`] | install, upgrade, uninstall, invoke |
+//! | [`explain`] | explain, lint, schema |
+//! | [`installation`] | installation list, show, outputs |
+//! | [`mixin`] | mixin push, pull, list, inspect, rm, save, load; cache prune |
+//! | [`lock`] | lock |
+//! | [`registry`] | registry login |
+//! | [`signing`] | key generate, mixin sign, mixin verify, trust show |
+//!
+//! A new command is a variant of [`Command`], a module here, and a line in
+//! [`dispatch`].
+
+pub mod actions;
+pub mod explain;
+pub mod failure;
+pub mod installation;
+pub mod lock;
+pub mod mixin;
+pub mod output;
+pub mod registry;
+pub mod signing;
+
+pub use failure::{bad_input, Failure};
+pub use output::Format;
+
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use wasmix::manifest::{self, Manifest};
+use wasmix::oci::{Cache, OciSource, Registry, RegistryConfig};
+use wasmix::run::ExitClass;
+use wasmix::store::Store;
+
+/// Exit codes scripts can rely on (see [`ExitClass`]).
+pub mod exit {
+    use super::ExitClass;
+    /// The trust policy refused an artifact.
+    pub const UNTRUSTED: u8 = ExitClass::Untrusted.code();
+}
+
+/// The command line.
+#[derive(Parser)]
+#[command(
+    name = "wasmix",
+    version,
+    about = "Run Porter-style bundles with sandboxed WebAssembly mixins"
+)]
+pub struct Cli {
+    /// wasmix's home: state store and caches [default: ~/.wasmix]
+    #[arg(long, global = true, env = "WASMIX_HOME")]
+    pub home: Option<PathBuf>,
+    /// Directories holding mixin components, `:`-separated [default: HOME/mixins]
+    #[arg(long, global = true, env = "WASMIX_MIXIN_PATH")]
+    pub mixin_path: Option<String>,
+    /// Output format
+    #[arg(long, short, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Never touch the network: mixins must be in the cache
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// Registries (host:port) reachable over plain HTTP; comma-separated or repeated
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "WASMIX_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+    /// Namespace for bare mixin names not found on the mixin path (e.g. localhost:5000/wasmix)
+    #[arg(long, global = true, env = "WASMIX_MIXIN_NAMESPACE")]
+    pub mixin_namespace: Option<String>,
+    /// Largest mixin component accepted from a registry, in bytes
+    #[arg(long, global = true, env = "WASMIX_MAX_MIXIN_SIZE", default_value_t = 256 << 20)]
+    pub max_mixin_size: u64,
+    /// Trust policy file, replacing the user's for this run [default: HOME/trust.yaml]
+    #[arg(long, global = true, env = "WASMIX_TRUST_POLICY")]
+    pub trust_policy: Option<PathBuf>,
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Install a bundle
+    Install(actions::ActionArgs),
+    /// Upgrade an installation
+    Upgrade(actions::ActionArgs),
+    /// Uninstall an installation
+    Uninstall(actions::ActionArgs),
+    /// Run a custom action
+    Invoke {
+        /// The action to run
+        #[arg(long)]
+        action: String,
+        /// Bundle, installation and inputs
+        #[command(flatten)]
+        args: actions::ActionArgs,
+    },
+    /// Check a bundle: manifest, step schemas and mixin lint rules
+    Lint {
+        /// Bundle directory or manifest file
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Show what a bundle declares and what each step is granted
+    Explain {
+        /// Bundle directory or manifest file
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Only this action
+        #[arg(long)]
+        action: Option<String>,
+    },
+    /// Print the JSON Schema of a bundle's steps, from its mixins
+    Schema {
+        /// Bundle directory or manifest file
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Inspect installations
+    #[command(subcommand)]
+    Installation(installation::InstallationCommand),
+    /// Publish, fetch and manage mixin artifacts
+    #[command(subcommand)]
+    Mixin(mixin::MixinCommand),
+    /// Manage the mixin cache
+    #[command(subcommand)]
+    Cache(mixin::CacheCommand),
+    /// Registry credentials
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Key(signing::KeyCommand),
+    /// The trust policy mixins are checked against
+    #[command(subcommand)]
+    Trust(signing::TrustCommand),
+    /// Pin a bundle's registry mixins by digest in wasmix.lock
+    Lock(lock::LockArgs),
+}
+
+/// Run the command; the exit code on success.
+pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Command::Install(a) => actions::run(cli, "install", a),
+        Command::Upgrade(a) => actions::run(cli, "upgrade", a),
+        Command::Uninstall(a) => actions::run(cli, "uninstall", a),
+        Command::Invoke { action, args } => actions::invoke(cli, action, args),
+        Command::Lint { path } => explain::lint(cli, path),
+        Command::Explain { path, action } => explain::explain(cli, path, action.as_deref()),
+        Command::Schema { path } => explain::schema(cli, path),
+        Command::Installation(c) => installation::run(cli, c),
+        Command::Mixin(c) => mixin::run(cli, c),
+        Command::Cache(c) => mixin::cache(cli, c),
+        Command::Registry(c) => registry::run(cli, c),
+        Command::Key(c) => signing::key(c),
+        Command::Trust(c) => signing::trust(cli, c),
+        Command::Lock(a) => lock::run(cli, a),
+    }
+}
+
+/// wasmix's home directory.
+pub fn home(cli: &Cli) -> Result<PathBuf, Failure> {
+    if let Some(h) = &cli.home {
+        return Ok(h.clone());
+    }
+    let base = std::env::var_os("HOME")
+        .ok_or_else(|| bad_input(anyhow::anyhow!("HOME is not set; pass --home")))?;
+    Ok(PathBuf::from(base).join(".wasmix"))
+}
+
+/// The state store in the home directory.
+pub fn open_store(cli: &Cli) -> Result<Store, Failure> {
+    Ok(Store::open(&home(cli)?.join("state.db"))?)
+}
+
+/// The manifest at `path` (a bundle directory or a manifest file).
+pub fn load_manifest(path: &Path) -> Result<Manifest, Failure> {
+    Ok(manifest::load(path)?)
+}
+
+/// A registry client configured from the flags.
+pub fn registry(cli: &Cli) -> Result<Registry, Failure> {
+    let config = RegistryConfig {
+        insecure: cli.insecure_registries.clone(),
+        max_layer: cli.max_mixin_size,
+        // Progress on a terminal only, and never mixed into JSON output.
+        progress: std::io::stderr().is_terminal() && cli.output == Format::Text,
+        ..Default::default()
+    };
+    Ok(Registry::new(config)?)
+}
+
+/// Where registry mixins come from: the cache, the registry unless
+/// `--offline`, the default namespace and the trust policy.
+pub fn oci_source(cli: &Cli) -> Result<OciSource, Failure> {
+    Ok(OciSource {
+        cache: Cache::open(&home(cli)?.join("cache").join("oci"))?,
+        registry: if cli.offline {
+            None
+        } else {
+            Some(registry(cli)?)
+        },
+        namespace: cli.mixin_namespace.clone(),
+        policy: signing::policy(cli)?,
+    })
+}
+
+/// `NAME=VALUE` pairs of a repeatable flag.
+pub fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, Failure> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    bad_input(anyhow::anyhow!(
+                        "--{what} {item:?} must look like NAME=VALUE"
+                    ))
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Credentials: a step holds a credential by handle (it may pass it to the
+//! driver) or, when granted `read: true` or when a template renders it, may
+//! read its bytes too.
+
+use super::{CapabilityKind, GrantBuilder, GrantError, Origin};
+use crate::manifest::{applies, CredentialGrantItem, CredentialGrantSpec, CredentialKeyword};
+
+/// How a step may use a credential. `Read` includes `Use`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CredentialAccess {
+    /// Obtain a handle and pass it to the driver; never see the bytes.
+    Use,
+    /// Read the bytes too (`reveal`, or a template that renders it).
+    Read,
+}
+
+impl CredentialAccess {
+    fn label(self) -> &'static str {
+        match self {
+            CredentialAccess::Use => "use",
+            CredentialAccess::Read => "read",
+        }
+    }
+}
+
+/// The `credentials:` entry of a `grants:` block: `all`, `matching` (those
+/// the step's templates name) or a list.
+pub(super) fn add(
+    b: &mut GrantBuilder<'_>,
+    spec: Option<&CredentialGrantSpec>,
+    referenced: &[String],
+) -> Result<(), GrantError> {
+    match spec {
+        None => Ok(()),
+        Some(CredentialGrantSpec::Keyword(CredentialKeyword::All)) => {
+            let names: Vec<String> = b
+                .manifest
+                .credentials
+                .iter()
+                .filter(|c| applies(&c.apply_to, b.action))
+                .map(|c| c.name.clone())
+                .collect();
+            for name in &names {
+                grant(b, name, CredentialAccess::Use, "")?;
+            }
+            Ok(())
+        }
+        Some(CredentialGrantSpec::Keyword(CredentialKeyword::Matching)) => {
+            for name in referenced {
+                grant(b, name, CredentialAccess::Use, "")?;
+            }
+            Ok(())
+        }
+        Some(CredentialGrantSpec::List(items)) => {
+            for item in items {
+                let (name, access) = match item {
+                    CredentialGrantItem::Name(n) => (n, CredentialAccess::Use),
+                    CredentialGrantItem::Detailed { name, read: true } => {
+                        (name, CredentialAccess::Read)
+                    }
+                    CredentialGrantItem::Detailed { name, read: false } => {
+                        (name, CredentialAccess::Use)
+                    }
+                };
+                grant(b, name, access, ".credentials")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Credentials the step's templates render: rendering puts the bytes into
+/// the step, so that is reading.
+pub(super) fn add_referenced(
+    b: &mut GrantBuilder<'_>,
+    referenced: &[String],
+    step_path: &str,
+) -> Result<(), GrantError> {
+    for name in referenced {
+        b.at(
+            Origin::Template(format!("bundle.credentials.{name}")),
+            step_path.to_string(),
+        );
+        grant(b, name, CredentialAccess::Read, "")?;
+    }
+    Ok(())
+}
+
+/// Grant one declared credential; a wider access replaces a narrower one.
+fn grant(
+    b: &mut GrantBuilder<'_>,
+    name: &str,
+    access: CredentialAccess,
+    sub: &str,
+) -> Result<(), GrantError> {
+    let Some(def) = b.manifest.credentials.iter().find(|c| c.name == name) else {
+        return Err(b.error(
+            sub,
+            format!("credential {name:?} is not declared under `credentials:`"),
+        ));
+    };
+    if !applies(&def.apply_to, b.action) {
+        return Err(b.error(
+            sub,
+            format!(
+                "credential {name:?} does not apply to action {:?} (applyTo: {})",
+                b.action,
+                def.apply_to.join(", ")
+            ),
+        ));
+    }
+    let entry = b
+        .grant
+        .credentials
+        .entry(name.to_string())
+        .or_insert(access);
+    if access > *entry {
+        *entry = access;
+    }
+    b.note(
+        CapabilityKind::Credential,
+        format!("{name} ({})", access.label()),
+    );
+    Ok(())
+}

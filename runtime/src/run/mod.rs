@@ -1,0 +1,173 @@
+//! Running an action. Data flows through the submodules in order:
+//!
+//! - [`prepare`]: load and verify the plan's mixins, check every step against
+//!   its mixin's schema and lint rules, check and write the lock file;
+//! - [`inputs`]: parameter and credential values for this run, checked
+//!   against their declarations;
+//! - [`variables`]: what `${ … }` templates in a step may refer to;
+//! - [`steps`]: the step loop, one sandbox per step;
+//! - [`record`]: bundle outputs and the run as the state store keeps it.
+
+pub mod inputs;
+pub mod prepare;
+pub mod record;
+pub mod steps;
+pub mod variables;
+
+pub use crate::grant::Limits;
+pub use crate::oci::OciSource;
+pub use inputs::Inputs;
+pub use prepare::{LockCheck, Prepared};
+pub use record::{BundleOutput, Outcome};
+pub use steps::Event;
+
+use crate::driver::Driver;
+use crate::oci::OciError;
+use crate::plan::{BundlePlan, PlanError};
+use crate::resolve::{MixinPath, NotFound};
+use crate::sandbox::{MixinEngine, PoolSize, SandboxError};
+use crate::store::StoreError;
+use std::sync::Arc;
+
+/// How a command ended, for scripts: each class is one exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    /// The action ran and a step failed (recorded).
+    StepFailed,
+    /// Bad input: manifest, parameters, credentials, arguments, widened grants.
+    BadInput,
+    /// The environment: mixin not found, registry, engine, state store, I/O.
+    Environment,
+    /// The trust policy refused an artifact; nothing was fetched or compiled.
+    Untrusted,
+    /// The operator pressed Ctrl-C.
+    Interrupted,
+}
+
+impl ExitClass {
+    /// The process exit code (130 is 128 + SIGINT, as shells report it).
+    pub const fn code(self) -> u8 {
+        match self {
+            ExitClass::StepFailed => 1,
+            ExitClass::BadInput => 2,
+            ExitClass::Environment => 3,
+            ExitClass::Untrusted => 4,
+            ExitClass::Interrupted => 130,
+        }
+    }
+}
+
+impl OciError {
+    /// Refusals by the trust policy are their own class; the rest are the
+    /// environment's.
+    pub fn exit_class(&self) -> ExitClass {
+        match self {
+            OciError::Untrusted(_) => ExitClass::Untrusted,
+            _ => ExitClass::Environment,
+        }
+    }
+}
+
+/// Why an action could not run. Nothing is recorded for these: they are
+/// found before the first step starts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A mixin was not found.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// A mixin could not be loaded.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Steps do not satisfy their mixins' schemas or lint rules.
+    #[error("{} is invalid:\n{}", .file, .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    InvalidSteps {
+        /// Manifest file.
+        file: String,
+        /// Each problem, located.
+        problems: Vec<String>,
+    },
+    /// A parameter or credential is missing, unknown or of the wrong type.
+    #[error(transparent)]
+    Input(#[from] inputs::InputError),
+    /// A mixin's version does not satisfy the manifest's constraint.
+    #[error("mixin {name}@{required}: {reason}")]
+    MixinVersion {
+        /// Mixin.
+        name: String,
+        /// The constraint written in the manifest.
+        required: String,
+        /// Why it does not match.
+        reason: String,
+    },
+    /// A mixin names a registry reference but the runtime has no OCI source.
+    #[error("mixin {name} names registry reference {reference} but no OCI cache is configured")]
+    NoOciSource {
+        /// Mixin.
+        name: String,
+        /// Its reference.
+        reference: String,
+    },
+    /// The installation is not in a state for this action.
+    #[error("installation {installation:?} {reason}")]
+    Installation {
+        /// Installation name.
+        installation: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The manifest grants more than its lock file records.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    /// A registry, an artifact or the cache failed.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+}
+
+impl RunError {
+    /// The exit class a command ending with this error reports.
+    pub fn exit_class(&self) -> ExitClass {
+        match self {
+            RunError::Plan(_)
+            | RunError::InvalidSteps { .. }
+            | RunError::Input(_)
+            | RunError::MixinVersion { .. }
+            | RunError::Installation { .. }
+            | RunError::Lock(_) => ExitClass::BadInput,
+            RunError::Oci(e) => e.exit_class(),
+            RunError::NotFound(_)
+            | RunError::Sandbox(_)
+            | RunError::Store(_)
+            | RunError::NoOciSource { .. } => ExitClass::Environment,
+        }
+    }
+}
+
+/// Everything needed to run actions.
+pub struct Runtime {
+    /// The engine.
+    pub engine: MixinEngine,
+    /// Where mixins are found.
+    pub mixin_path: MixinPath,
+    /// Who runs commands.
+    pub driver: Arc<dyn Driver>,
+    /// Per-step limits.
+    pub limits: Limits,
+    /// Registry mixins: cache, client, default namespace.
+    pub oci: Option<OciSource>,
+}
+
+/// An instance pool sized for a bundle's plan: steps run one at a time, so a
+/// few slots per mixin cover a run, and every slot must hold the largest
+/// memory any step may grow to.
+pub fn pool_for(plans: &BundlePlan, defaults: Limits) -> PoolSize {
+    PoolSize {
+        instances: (plans.declared_mixins as u32 * 2 + 2).clamp(4, 64),
+        memory_bytes: plans.peak_memory(defaults),
+    }
+}

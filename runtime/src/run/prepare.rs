@@ -1,0 +1,262 @@
+//! Before anything runs: the plan's mixins located (mixin path or registry,
+//! verified), compiled, version-checked; every step checked against its
+//! mixin's schema and lint rules; the lock file checked and written.
+
+use super::{RunError, Runtime};
+use crate::lock::{self, LockedMixin};
+use crate::manifest::Manifest;
+use crate::oci::{Fetched, OciError};
+use crate::plan::{BundlePlan, Plan};
+use crate::sandbox::bindings::wasmix::mixin::types::Severity;
+use crate::sandbox::{self, LoadedMixin, SandboxError};
+use crate::schema;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What [`Runtime::prepare`] does with the lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockCheck {
+    /// Refuse grants wider than the lock records (unless `accept`), then
+    /// write the lock with this run's grants and pins: what a run does.
+    Enforce {
+        /// Accept capabilities beyond the lock (`--accept-capabilities`).
+        accept: bool,
+    },
+    /// Read the lock's pins, write nothing: what `lint` does.
+    ReadOnly,
+}
+
+/// An action ready to run: its plan, its mixins loaded, its steps checked.
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    /// Loaded mixins by name.
+    pub mixins: BTreeMap<String, Arc<LoadedMixin>>,
+    /// Registry mixins and the digests they are pinned to, for the lock file.
+    pub pins: BTreeMap<String, LockedMixin>,
+    /// Lint warnings (located), which do not stop a run.
+    pub warnings: Vec<String>,
+}
+
+/// A mixin found, compiled and checked.
+struct Loaded {
+    mixin: LoadedMixin,
+    pin: Option<LockedMixin>,
+    warning: Option<String>,
+}
+
+impl Runtime {
+    /// Prepare `action` of `manifest` from its bundle plan: load its mixins,
+    /// check every step, and check the lock file as `lock` says. Nothing runs.
+    pub fn prepare(
+        &self,
+        manifest: &Manifest,
+        plans: &BundlePlan,
+        action: &str,
+        lock: LockCheck,
+    ) -> Result<Prepared, RunError> {
+        let plan = plans.action(manifest, action)?.clone();
+        let previous = lock::read(manifest)?;
+        let pins = previous
+            .as_ref()
+            .map(|l| l.mixins.clone())
+            .unwrap_or_default();
+        let names = plan.mixins();
+        // Resolve, verify and compile every mixin of the plan at once: a
+        // bundle's first step then waits for the slowest mixin, not the sum.
+        let results: Vec<Result<Loaded, RunError>> = if names.len() == 1 {
+            vec![self.load_mixin(manifest, names[0], &pins)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = names
+                    .iter()
+                    .map(|n| s.spawn(|| self.load_mixin(manifest, n, &pins)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(
+                                SandboxError::Wasmtime("a mixin loader thread panicked".into())
+                                    .into(),
+                            )
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let mut mixins = BTreeMap::new();
+        let mut new_pins = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for (name, result) in names.iter().zip(results) {
+            let loaded = result?;
+            if let Some(pin) = loaded.pin {
+                new_pins.insert(name.to_string(), pin);
+            }
+            warnings.extend(loaded.warning);
+            mixins.insert(name.to_string(), Arc::new(loaded.mixin));
+        }
+        let problems = self.check_steps(manifest, &plan, &mixins, &mut warnings)?;
+        if !problems.is_empty() {
+            return Err(RunError::InvalidSteps {
+                file: manifest.file.display().to_string(),
+                problems,
+            });
+        }
+        if let LockCheck::Enforce { accept } = lock {
+            lock::check(manifest, plans, previous.as_ref(), accept, &new_pins)?;
+        }
+        Ok(Prepared {
+            plan,
+            mixins,
+            pins: new_pins,
+            warnings,
+        })
+    }
+
+    /// Find, fetch and compile mixin `name`, and check it is what the
+    /// manifest asked for.
+    fn load_mixin(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+        pins: &BTreeMap<String, LockedMixin>,
+    ) -> Result<Loaded, RunError> {
+        let (path, fetched) = self.locate(manifest, name, pins)?;
+        let mixin = self.engine.load(name, &path)?;
+        if let Some(f) = &fetched {
+            // The loader hashed the bytes it compiled: they must be the
+            // layer the manifest (pinned by digest) names.
+            if mixin.digest != f.layer {
+                return Err(OciError::Digest {
+                    what: format!("component of {}", f.pin.reference),
+                    expected: f.layer.clone(),
+                    actual: mixin.digest,
+                }
+                .into());
+            }
+        }
+        if let Some(req) = manifest.mixin(name).and_then(|d| d.version.as_deref()) {
+            check_version(name, req, &mixin)?;
+        }
+        let (pin, warning) = match fetched {
+            Some(f) => (Some(f.pin), f.warning),
+            None => (None, None),
+        };
+        Ok(Loaded {
+            mixin,
+            pin,
+            warning,
+        })
+    }
+
+    /// Where mixin `name`'s component is: its declared registry reference,
+    /// the mixin path, or the default registry namespace when the mixin
+    /// path has none.
+    fn locate(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+        pins: &BTreeMap<String, LockedMixin>,
+    ) -> Result<(PathBuf, Option<Fetched>), RunError> {
+        let decl = manifest.mixin(name);
+        let reference = match decl.and_then(|d| d.reference.clone()) {
+            Some(r) => r,
+            None => match self.mixin_path.locate(name) {
+                Ok(path) => return Ok((path, None)),
+                Err(not_found) => self
+                    .oci
+                    .as_ref()
+                    .and_then(|o| o.namespaced(name, decl))
+                    .ok_or(not_found)?,
+            },
+        };
+        let oci = self.oci.as_ref().ok_or_else(|| RunError::NoOciSource {
+            name: name.to_string(),
+            reference: reference.clone(),
+        })?;
+        let fetched = oci.fetch(name, &reference, pins)?;
+        Ok((fetched.path.clone(), Some(fetched)))
+    }
+
+    /// Every step against its mixin's schema, then its mixin's lint rules.
+    /// Returns the errors; warnings are added to `warnings`.
+    fn check_steps(
+        &self,
+        manifest: &Manifest,
+        plan: &Plan,
+        mixins: &BTreeMap<String, Arc<LoadedMixin>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<String>, RunError> {
+        let mut problems = Vec::new();
+        for planned in &plan.steps {
+            let step = &planned.step;
+            let mixin = &mixins[&step.mixin];
+            let json = match serde_json::to_value(&step.body) {
+                Ok(j) => j,
+                Err(e) => {
+                    problems.push(format!("{}: {}: {e}", planned.location, step.path));
+                    continue;
+                }
+            };
+            let violations = schema::validate(&mixin.step_schema, &json);
+            for v in &violations {
+                let path = crate::manifest::join(&step.path, &v.path);
+                problems.push(format!(
+                    "{}: {path}: {}",
+                    manifest.source.locate(&path),
+                    v.message
+                ));
+            }
+            if !violations.is_empty() {
+                continue;
+            }
+            let diagnostics =
+                sandbox::step::lint(&self.engine, mixin, &plan.action, &json.to_string()).map_err(
+                    |reason| SandboxError::NotAMixin {
+                        path: mixin.path.clone(),
+                        reason,
+                    },
+                )?;
+            for d in diagnostics {
+                let path = crate::manifest::join(&step.path, &d.path);
+                let line = format!(
+                    "{}: {path}: {} {}",
+                    manifest.source.locate(&path),
+                    d.code,
+                    d.message
+                );
+                match d.severity {
+                    Severity::Error => problems.push(line),
+                    _ => warnings.push(line),
+                }
+            }
+        }
+        Ok(problems)
+    }
+}
+
+fn check_version(name: &str, req: &str, loaded: &LoadedMixin) -> Result<(), RunError> {
+    let bad = |reason: String| RunError::MixinVersion {
+        name: name.to_string(),
+        required: req.to_string(),
+        reason,
+    };
+    let req_parsed =
+        semver::VersionReq::parse(req).map_err(|e| bad(format!("invalid constraint: {e}")))?;
+    let v = semver::Version::parse(loaded.info.version.trim_start_matches('v')).map_err(|e| {
+        bad(format!(
+            "{} reports version {:?}, not semver: {e}",
+            loaded.path.display(),
+            loaded.info.version
+        ))
+    })?;
+    if !req_parsed.matches(&v) {
+        return Err(bad(format!(
+            "{} is version {v}, which does not satisfy {req}",
+            loaded.path.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The step loop: each planned step rendered with this run's variables, run
+//! in its own sandbox, its outputs collected, then the whole run recorded in
+//! one transaction.
+
+use super::inputs::{self, Inputs, Previous};
+use super::record::{self, Outcome};
+use super::variables::Variables;
+use super::{Prepared, RunError, Runtime};
+use crate::interrupt;
+use crate::manifest::Manifest;
+use crate::plan::PlannedStep;
+use crate::redact::Redactor;
+use crate::sandbox::{self, StepInput, StepReport};
+use crate::store::{self, InstallationStatus, RunRecord, StepRecord, StepStatus, Store};
+use crate::template::{self, TemplateError};
+use std::collections::BTreeMap;
+
+/// Something that happened while running, for progress display.
+pub enum Event<'a> {
+    /// A step is starting.
+    StepStarted {
+        /// Position, from 0.
+        index: usize,
+        /// Number of steps.
+        total: usize,
+        /// Description or mixin name.
+        description: &'a str,
+        /// Mixin.
+        mixin: &'a str,
+    },
+    /// A step finished.
+    StepFinished {
+        /// Position, from 0.
+        index: usize,
+        /// What happened.
+        report: &'a StepReport,
+        /// Why the run counts the step as failed, when it does (a failed
+        /// report, or outputs the run refuses).
+        failure: Option<&'a str>,
+    },
+}
+
+impl Runtime {
+    /// Run `action` on `installation` and record it in `store`.
+    pub fn run(
+        &self,
+        store: &mut Store,
+        manifest: &Manifest,
+        prepared: &Prepared,
+        installation: &str,
+        inputs: &Inputs,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Outcome, RunError> {
+        let action = prepared.plan.action.as_str();
+        check_installation(store, manifest, action, installation)?;
+        let previous = Previous {
+            outputs: store
+                .outputs(installation, true)?
+                .into_iter()
+                .filter_map(|o| o.value.map(|v| (o.name, v)))
+                .collect(),
+            parameters: store
+                .last_parameters(installation)?
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default(),
+        };
+        let params = inputs::resolve_parameters(manifest, action, &inputs.parameters, &previous)?;
+        let creds = inputs::resolve_credentials(manifest, action, &inputs.credentials)?;
+        let mut redactor = Redactor::new(creds.values().cloned());
+        for p in manifest.parameters.iter().filter(|p| p.sensitive) {
+            if let Some(v) = params.get(&p.name) {
+                redactor.add(v.clone());
+            }
+        }
+
+        let started = store::now();
+        let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let mut records = Vec::new();
+        let mut error = None;
+        let total = prepared.plan.steps.len();
+        for planned in &prepared.plan.steps {
+            let step = &planned.step;
+            on_event(Event::StepStarted {
+                index: step.index,
+                total,
+                description: planned.label(),
+                mixin: &step.mixin,
+            });
+            let vars = Variables {
+                manifest,
+                action,
+                installation,
+                parameters: &params,
+                credentials: &creds,
+                produced: &produced,
+                previous_outputs: &previous.outputs,
+                grant: &planned.grant,
+            };
+            let report = match render(manifest, planned, &vars) {
+                Ok(step_json) => self.execute(
+                    manifest,
+                    prepared,
+                    planned,
+                    installation,
+                    step_json,
+                    &params,
+                    &creds,
+                    &redactor,
+                ),
+                Err(message) => StepReport::failed(redactor.redact(&message)),
+            };
+            let failure = match &report.result {
+                Err(e) => Some(e.clone()),
+                Ok(outputs) => outputs
+                    .iter()
+                    .find(|o| produced.contains_key(&o.name))
+                    .map(|o| format!(
+                        "output {:?} was already produced by an earlier step; a step cannot overwrite another step's outputs",
+                        o.name
+                    )),
+            };
+            if let (Ok(outputs), None) = (&report.result, &failure) {
+                for o in outputs {
+                    let sensitive = o.sensitive || redactor.contains_secret(&o.value);
+                    if sensitive {
+                        redactor.add(o.value.clone());
+                    }
+                    produced.insert(o.name.clone(), (o.value.clone(), sensitive));
+                }
+            }
+            on_event(Event::StepFinished {
+                index: step.index,
+                report: &report,
+                failure: failure.as_deref(),
+            });
+            records.push(step_record(planned, &report, failure.clone(), &redactor));
+            if let Some(e) = failure {
+                error = Some(format!(
+                    "step {} of {action} ({}) failed: {e}",
+                    step.index + 1,
+                    step.path
+                ));
+                break;
+            }
+            if interrupt::requested() {
+                error = Some(format!(
+                    "interrupted (Ctrl-C) after step {} of {action}",
+                    step.index + 1
+                ));
+                break;
+            }
+        }
+
+        let outputs = if error.is_none() {
+            record::bundle_outputs(manifest, action, &produced)
+        } else {
+            Vec::new()
+        };
+        let stored: Vec<(String, String, bool)> = outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.value.clone(), o.sensitive))
+            .collect();
+        let run_id = store.record(&RunRecord {
+            installation,
+            bundle: &manifest.name,
+            version: &manifest.version,
+            manifest: &manifest.file.display().to_string(),
+            action,
+            error: error.as_deref(),
+            parameters: &record::public_parameters(manifest, &params),
+            steps: &records,
+            outputs: &stored,
+            started,
+        })?;
+        Ok(Outcome {
+            run_id,
+            installation: installation.to_string(),
+            action: action.to_string(),
+            steps: records,
+            outputs,
+            error,
+            interrupted: interrupt::requested(),
+            redactor,
+        })
+    }
+
+    /// Run one rendered step in a fresh sandbox holding its grant only.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        manifest: &Manifest,
+        prepared: &Prepared,
+        planned: &PlannedStep,
+        installation: &str,
+        step_json: String,
+        params: &BTreeMap<String, String>,
+        creds: &BTreeMap<String, String>,
+        redactor: &Redactor,
+    ) -> StepReport {
+        let grant = &planned.grant;
+        let secrets = grant
+            .credentials
+            .keys()
+            .filter_map(|k| creds.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        let env = grant
+            .parameters
+            .iter()
+            .filter_map(|(env, p)| params.get(p).map(|v| (env.clone(), v.clone())))
+            .collect();
+        sandbox::step::execute(
+            &self.engine,
+            &prepared.mixins[&planned.step.mixin],
+            StepInput {
+                action: &prepared.plan.action,
+                step_json,
+                env,
+                config_json: planned.config_json.clone(),
+                installation,
+                grant,
+                secrets,
+                driver: self.driver.clone(),
+                bundle_dir: &manifest.dir,
+                limits: planned.limits(self.limits),
+                redactor,
+            },
+        )
+    }
+}
+
+/// Whether `installation` is in a state `action` may run in.
+fn check_installation(
+    store: &Store,
+    manifest: &Manifest,
+    action: &str,
+    installation: &str,
+) -> Result<(), RunError> {
+    let refuse = |reason: &str| {
+        Err(RunError::Installation {
+            installation: installation.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    match (action, store.installation(installation)?) {
+        ("install", _) => Ok(()),
+        (_, None) => {
+            let stateless = manifest
+                .custom_actions
+                .get(action)
+                .is_some_and(|c| c.stateless);
+            if stateless {
+                Ok(())
+            } else {
+                refuse("does not exist; run `wasmix install` first")
+            }
+        }
+        (_, Some(i)) if i.status == InstallationStatus::Uninstalled => {
+            refuse("was uninstalled; run `wasmix install` to install it again")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The step body with its templates rendered, as the JSON the mixin gets.
+fn render(
+    manifest: &Manifest,
+    planned: &PlannedStep,
+    vars: &Variables<'_>,
+) -> Result<String, String> {
+    let step = &planned.step;
+    let body = template::render(
+        &step.body,
+        manifest.delimiters(),
+        &|name: &str| vars.lookup(name),
+        &step.path,
+    )
+    .map_err(|e| locate_template_error(manifest, e))?;
+    serde_json::to_string(&body).map_err(|e| format!("{}: {e}", step.path))
+}
+
+fn locate_template_error(manifest: &Manifest, e: TemplateError) -> String {
+    let path = match &e {
+        TemplateError::Missing { path, .. } | TemplateError::Unclosed { path, .. } => path.clone(),
+    };
+    format!("{}: {e}", manifest.source.locate(&path))
+}
+
+/// A step as the state store keeps it: logs, denials and the mixin's own
+/// output in one redacted text.
+fn step_record(
+    planned: &PlannedStep,
+    report: &StepReport,
+    failure: Option<String>,
+    redactor: &Redactor,
+) -> StepRecord {
+    let logs = report
+        .logs
+        .iter()
+        .map(|l| format!("{}: {}", l.level, l.message))
+        .chain(report.denials.iter().map(|d| format!("denied: {d}")))
+        .chain(std::iter::once(report.stdio.clone()).filter(|s| !s.is_empty()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    StepRecord {
+        index: planned.step.index,
+        mixin: planned.step.mixin.clone(),
+        description: planned.label().to_string(),
+        status: if failure.is_none() {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        },
+        message: failure,
+        logs: redactor.redact(&logs),
+        duration_ms: report.duration.as_millis() as u64,
+    }
+}

@@ -1,0 +1,117 @@
+//! What `${ … }` templates in a step may refer to, for one step of a run.
+
+use crate::grant::Grant;
+use crate::manifest::{applies, Manifest};
+use serde_yaml::Value as Yaml;
+use std::collections::BTreeMap;
+
+/// The values a step's templates may name, borrowed from the run.
+pub struct Variables<'a> {
+    /// The bundle.
+    pub manifest: &'a Manifest,
+    /// The action being run.
+    pub action: &'a str,
+    /// The installation.
+    pub installation: &'a str,
+    /// Parameter values of this run.
+    pub parameters: &'a BTreeMap<String, String>,
+    /// Credential values of this run.
+    pub credentials: &'a BTreeMap<String, String>,
+    /// Outputs earlier steps of this run produced: value and sensitivity.
+    pub produced: &'a BTreeMap<String, (String, bool)>,
+    /// Outputs earlier runs of the installation left.
+    pub previous_outputs: &'a BTreeMap<String, String>,
+    /// The step's grant (`env.*` needs the variable granted).
+    pub grant: &'a Grant,
+}
+
+impl Variables<'_> {
+    /// The value of variable `name` (`bundle.parameters.port`), or why it
+    /// has none.
+    pub fn lookup(&self, name: &str) -> Result<String, String> {
+        let m = self.manifest;
+        let action = self.action;
+        let parts: Vec<&str> = name.split('.').collect();
+        match parts.as_slice() {
+            ["bundle", "name"] => Ok(m.name.clone()),
+            ["bundle", "version"] => Ok(m.version.clone()),
+            ["bundle", "description"] => Ok(m.description.clone().unwrap_or_default()),
+            ["installation", "name"] => Ok(self.installation.to_string()),
+            ["bundle", "parameters", p] => match m.parameters.iter().find(|d| d.name == *p) {
+                None => Err(format!("the bundle declares no parameter {p:?}")),
+                Some(d) if !applies(&d.apply_to, action) => {
+                    Err(format!("parameter {p:?} does not apply to {action}"))
+                }
+                Some(_) => self
+                    .parameters
+                    .get(*p)
+                    .cloned()
+                    .ok_or_else(|| format!("parameter {p:?} has no value")),
+            },
+            ["bundle", "credentials", c] => match m.credentials.iter().find(|d| d.name == *c) {
+                None => Err(format!("the bundle declares no credential {c:?}")),
+                Some(_) => self
+                    .credentials
+                    .get(*c)
+                    .cloned()
+                    .ok_or_else(|| format!("credential {c:?} was not given for {action}")),
+            },
+            ["bundle", "outputs", o] => self
+                .produced
+                .get(*o)
+                .map(|(v, _)| v.clone())
+                .or_else(|| self.previous_outputs.get(*o).cloned())
+                .ok_or_else(|| format!("no earlier step or run produced output {o:?}")),
+            ["env", v] => {
+                if !self.grant.env.contains(*v) {
+                    return Err(format!(
+                        "environment variable {v} is not granted to this step (grants: env: [{v}])"
+                    ));
+                }
+                std::env::var(v).map_err(|_| format!("environment variable {v} is not set"))
+            }
+            ["bundle", "images", img, field] => {
+                let image = m
+                    .images
+                    .get(*img)
+                    .ok_or_else(|| format!("the bundle declares no image {img:?}"))?;
+                match *field {
+                    "repository" => Ok(image.repository.clone()),
+                    "digest" => image
+                        .digest
+                        .clone()
+                        .ok_or_else(|| format!("image {img:?} has no digest")),
+                    "tag" => image
+                        .tag
+                        .clone()
+                        .ok_or_else(|| format!("image {img:?} has no tag")),
+                    _ => Err(format!(
+                        "images have repository, digest and tag, not {field:?}"
+                    )),
+                }
+            }
+            ["bundle", "custom", rest @ ..] if !rest.is_empty() => {
+                let mut v = &m.custom;
+                for key in rest {
+                    v = v
+                        .get(*key)
+                        .ok_or_else(|| format!("custom metadata has no {name:?}"))?;
+                }
+                match v {
+                    Yaml::String(s) => Ok(s.clone()),
+                    Yaml::Number(n) => Ok(n.to_string()),
+                    Yaml::Bool(b) => Ok(b.to_string()),
+                    other => serde_json::to_string(other).map_err(|e| e.to_string()),
+                }
+            }
+            ["bundle", "dependencies", ..] => {
+                Err("bundle dependencies are not supported by wasmix yet".into())
+            }
+            _ => Err(
+                "known variables: bundle.name, bundle.version, bundle.description, installation.name, \
+                 bundle.parameters.*, bundle.credentials.*, bundle.outputs.*, bundle.images.*, bundle.custom.*, env.*"
+                    .into(),
+            ),
+        }
+    }
+}

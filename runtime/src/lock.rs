@@ -165,3 +165,79 @@ pub fn check(
     crate::fsutil::write_atomic(&path, format!("{header}{text}").as_bytes())
         .map_err(|e| file_err(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(dir: &std::path::Path, commands: &str) -> (Manifest, BundlePlan) {
+        let text = format!(
+            "schemaVersion: 1.0.0\nname: locked\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: true\n      grants: {{commands: [{commands}]}}\nuninstall:\n  - exec:\n      command: true\n"
+        );
+        std::fs::write(dir.join("porter.yaml"), text).unwrap();
+        let m = crate::manifest::load(dir).unwrap();
+        let plans = BundlePlan::new(&m).unwrap();
+        (m, plans)
+    }
+
+    #[test]
+    fn the_first_run_writes_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, plans) = bundle(dir.path(), "a");
+        check(&m, &plans, None, false, &BTreeMap::new()).unwrap();
+        let lock = read(&m).unwrap().expect("written");
+        assert_eq!(lock.bundle, "locked");
+        assert_eq!(
+            lock.grants["install"]["install[0].exec"],
+            BTreeSet::from(["command a".to_string()])
+        );
+    }
+
+    #[test]
+    fn wider_grants_are_refused_until_accepted_narrower_ones_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, plans) = bundle(dir.path(), "a");
+        check(&m, &plans, None, false, &BTreeMap::new()).unwrap();
+        let old = read(&m).unwrap();
+
+        let (m, plans) = bundle(dir.path(), "a, b");
+        let err = check(&m, &plans, old.as_ref(), false, &BTreeMap::new()).unwrap_err();
+        match &err {
+            LockError::Widened { added, .. } => assert_eq!(
+                added,
+                &[("install[0].exec".to_string(), "command b".to_string())]
+            ),
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains("--accept-capabilities"));
+        // Refused: the lock still records the old grants.
+        assert_eq!(read(&m).unwrap(), old);
+
+        check(&m, &plans, old.as_ref(), true, &BTreeMap::new()).unwrap();
+        let accepted = read(&m).unwrap();
+        assert!(
+            accepted.as_ref().unwrap().grants["install"]["install[0].exec"].contains("command b")
+        );
+
+        // Narrower: recorded without asking.
+        let (m, plans) = bundle(dir.path(), "b");
+        check(&m, &plans, accepted.as_ref(), false, &BTreeMap::new()).unwrap();
+        let narrowed = read(&m).unwrap().unwrap();
+        assert_eq!(
+            narrowed.grants["install"]["install[0].exec"],
+            BTreeSet::from(["command b".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_mangled_lock_is_a_located_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, _) = bundle(dir.path(), "a");
+        std::fs::write(dir.path().join(LOCK_FILE), "version: [").unwrap();
+        let err = read(&m).unwrap_err().to_string();
+        assert!(
+            err.contains(LOCK_FILE) && err.contains("delete it"),
+            "{err}"
+        );
+    }
+}

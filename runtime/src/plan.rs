@@ -159,3 +159,135 @@ impl BundlePlan {
             .fold(defaults.memory_bytes, usize::max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::{CapabilityKind, CredentialAccess, Origin};
+    use std::path::Path;
+
+    fn manifest(dir: &Path, text: &str) -> Manifest {
+        std::fs::write(dir.join("porter.yaml"), text).unwrap();
+        crate::manifest::load(dir).unwrap()
+    }
+
+    const BUNDLE: &str = "\
+schemaVersion: 1.0.0
+name: planned
+version: 0.1.0
+mixins:
+  - exec:
+      grants: {commands: [helm]}
+credentials:
+  - name: kubeconfig
+  - name: token
+    applyTo: [upgrade]
+parameters:
+  - name: port
+    type: integer
+    default: 80
+install:
+  - exec:
+      description: Deploy
+      command: ./deploy.sh ${ bundle.credentials.kubeconfig }
+      grants:
+        commands: [./deploy.sh]
+        files: [{path: ./charts}]
+        parameters: [port]
+      limits: {memory: 32Mi}
+upgrade:
+  - exec:
+      command: true
+      grants: {credentials: all}
+uninstall:
+  - exec:
+      command: true
+";
+
+    #[test]
+    fn a_step_holds_its_mixins_grants_its_own_and_what_templates_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("charts")).unwrap();
+        let m = manifest(dir.path(), BUNDLE);
+        let plan = Plan::new(&m, "install").unwrap();
+        assert_eq!(plan.steps.len(), 1);
+        let s = &plan.steps[0];
+        assert_eq!(s.label(), "Deploy");
+        assert!(s.location.contains("porter.yaml:"), "{}", s.location);
+        let g = &s.grant;
+        assert!(g.commands.contains("helm") && g.commands.contains("./deploy.sh"));
+        assert_eq!(
+            g.credentials.get("kubeconfig"),
+            Some(&CredentialAccess::Read)
+        );
+        assert!(!g.credentials.contains_key("token"));
+        assert_eq!(g.parameters.get("PORT").map(String::as_str), Some("port"));
+        assert_eq!(g.files.len(), 1);
+        assert_eq!(g.files[0].guest, "/cnab/app/charts");
+        assert!(!g.files[0].write);
+        assert_eq!(s.limits(Limits::default()).memory_bytes, 32 << 20);
+        let kinds: Vec<CapabilityKind> = g.capabilities.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                CapabilityKind::Command,
+                CapabilityKind::File,
+                CapabilityKind::Command,
+                CapabilityKind::Parameter,
+                CapabilityKind::Limit,
+                CapabilityKind::Credential,
+            ]
+        );
+        assert!(matches!(g.capabilities[0].origin, Origin::Mixin(_)));
+        assert!(matches!(g.capabilities[5].origin, Origin::Template(_)));
+    }
+
+    #[test]
+    fn all_credentials_means_those_of_the_action() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("charts")).unwrap();
+        let m = manifest(dir.path(), BUNDLE);
+        let plans = BundlePlan::new(&m).unwrap();
+        let upgrade = plans.action(&m, "upgrade").unwrap();
+        let creds: Vec<&String> = upgrade.steps[0].grant.credentials.keys().collect();
+        assert_eq!(creds, ["kubeconfig", "token"]);
+        let uninstall = plans.action(&m, "uninstall").unwrap();
+        assert!(uninstall.steps[0].grant.commands.contains("helm"));
+        assert!(uninstall.steps[0].grant.credentials.is_empty());
+        assert_eq!(
+            plans.peak_memory(Limits::default()),
+            Limits::default().memory_bytes
+        );
+        let err = plans.action(&m, "status").unwrap_err().to_string();
+        assert!(err.contains("install, uninstall, upgrade"), "{err}");
+    }
+
+    #[test]
+    fn grant_errors_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = BUNDLE.replace("files: [{path: ./charts}]", "files: [{path: ./missing}]");
+        let m = manifest(dir.path(), &text);
+        let err = Plan::new(&m, "install").unwrap_err().to_string();
+        assert!(err.contains("porter.yaml:"), "{err}");
+        assert!(err.contains("\"./missing\" cannot be opened"), "{err}");
+
+        let text = BUNDLE.replace("credentials: all", "credentials: [nosuch]");
+        let m = manifest(dir.path(), &text);
+        let err = Plan::new(&m, "upgrade").unwrap_err().to_string();
+        assert!(
+            err.contains("credential \"nosuch\" is not declared"),
+            "{err}"
+        );
+
+        let text = BUNDLE.replace(
+            "grants: {commands: [helm]}",
+            "grants: {credentials: [token]}",
+        );
+        let m = manifest(dir.path(), &text);
+        let err = Plan::new(&m, "uninstall").unwrap_err().to_string();
+        assert!(
+            err.contains("does not apply to action \"uninstall\""),
+            "{err}"
+        );
+    }
+}

@@ -18,6 +18,15 @@ pub enum Delimiters {
 }
 
 impl Delimiters {
+    /// The delimiters `manifest`'s schema version uses.
+    pub fn of(manifest: &crate::manifest::Manifest) -> Delimiters {
+        if manifest.uses_mustache_delimiters() {
+            Delimiters::Mustache
+        } else {
+            Delimiters::Dollar
+        }
+    }
+
     fn open(self) -> &'static str {
         match self {
             Delimiters::Dollar => "${",

@@ -212,7 +212,7 @@ impl Grant {
     /// The grant of `step` in `action`: its mixin declaration's grants, its
     /// own grants, and the credentials its templates refer to.
     pub fn for_step(manifest: &Manifest, action: &str, step: &Step) -> Result<Grant, GrantError> {
-        let refs = template::references(&step.body, manifest.delimiters());
+        let refs = template::references(&step.body, template::Delimiters::of(manifest));
         let referenced: Vec<String> = refs
             .iter()
             .filter_map(|r| r.strip_prefix("bundle.credentials."))

@@ -60,15 +60,6 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The template delimiters this manifest's schema version uses.
-    pub fn delimiters(&self) -> crate::template::Delimiters {
-        if self.uses_mustache_delimiters() {
-            crate::template::Delimiters::Mustache
-        } else {
-            crate::template::Delimiters::Dollar
-        }
-    }
-
     /// True when templates use Porter's old `{{ }}` delimiters.
     pub fn uses_mustache_delimiters(&self) -> bool {
         matches!(self.schema_version.as_deref(), None | Some("1.0.0-alpha.1"))

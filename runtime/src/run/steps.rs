@@ -270,7 +270,7 @@ fn render(
     let step = &planned.step;
     let body = template::render(
         &step.body,
-        manifest.delimiters(),
+        template::Delimiters::of(manifest),
         &|name: &str| vars.lookup(name),
         &step.path,
     )

@@ -3,7 +3,6 @@
 //! declaration before anything runs.
 
 use crate::manifest::{applies, Manifest, Parameter};
-use crate::redact::MASK;
 use serde_yaml::Value as Yaml;
 use std::collections::BTreeMap;
 
@@ -149,44 +148,10 @@ pub fn yaml_text(v: &Yaml) -> String {
 }
 
 /// Check one value against its parameter's type, `enum` and JSON-Schema
-/// keywords.
+/// keywords (`pattern`, `minimum`, …). The message never holds a sensitive
+/// value.
 pub fn check_parameter(p: &Parameter, v: &str) -> Result<(), InputError> {
-    let shown = if p.sensitive { MASK } else { v };
-    let bad = |expected: &str| {
-        InputError::InvalidParameter(format!(
-            "parameter {:?} must be {expected}, got {shown:?}",
-            p.name
-        ))
-    };
-    match p.kind.as_deref().unwrap_or("string") {
-        "integer" => {
-            v.parse::<i64>().map_err(|_| bad("an integer"))?;
-        }
-        "number" => {
-            v.parse::<f64>().map_err(|_| bad("a number"))?;
-        }
-        "boolean" if v != "true" && v != "false" => return Err(bad("true or false")),
-        "object" => {
-            let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("a JSON object"))?;
-            if !j.is_object() {
-                return Err(bad("a JSON object"));
-            }
-        }
-        "array" => {
-            let j: serde_json::Value = serde_json::from_str(v).map_err(|_| bad("a JSON array"))?;
-            if !j.is_array() {
-                return Err(bad("a JSON array"));
-            }
-        }
-        _ => {}
-    }
-    if let Some(allowed) = &p.allowed {
-        if !allowed.iter().any(|a| yaml_text(a) == v) {
-            let list: Vec<String> = allowed.iter().map(yaml_text).collect();
-            return Err(bad(&format!("one of {}", list.join(", "))));
-        }
-    }
-    Ok(())
+    crate::schema::check_parameter_value(p, v).map_err(InputError::InvalidParameter)
 }
 
 /// Credential values for this run: required ones must be given.

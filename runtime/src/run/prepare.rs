@@ -7,6 +7,7 @@ use crate::lock::{self, LockedMixin};
 use crate::manifest::Manifest;
 use crate::oci::{Fetched, OciError};
 use crate::plan::{BundlePlan, Plan};
+use crate::run::inputs::yaml_text;
 use crate::sandbox::bindings::wasmix::mixin::types::Severity;
 use crate::sandbox::{self, LoadedMixin, SandboxError};
 use crate::schema;
@@ -97,7 +98,8 @@ impl Runtime {
             warnings.extend(loaded.warning);
             mixins.insert(name.to_string(), Arc::new(loaded.mixin));
         }
-        let problems = self.check_steps(manifest, &plan, &mixins, &mut warnings)?;
+        let mut problems = check_parameters(manifest);
+        problems.extend(self.check_steps(manifest, &plan, &mixins, &mut warnings)?);
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {
                 file: manifest.file.display().to_string(),
@@ -200,7 +202,7 @@ impl Runtime {
                     continue;
                 }
             };
-            let violations = schema::validate(&mixin.step_schema, &json);
+            let violations = mixin.schema.validate(&json);
             for v in &violations {
                 let path = crate::manifest::join(&step.path, &v.path);
                 problems.push(format!(
@@ -235,6 +237,33 @@ impl Runtime {
         }
         Ok(problems)
     }
+}
+
+/// Every parameter declaration: its JSON-Schema keywords must be ones the
+/// validator enforces, and its default must satisfy them.
+fn check_parameters(manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, p) in manifest.parameters.iter().enumerate() {
+        let path = format!("parameters[{i}]");
+        if let Err(e) = schema::CompiledSchema::compile(&schema::parameter_schema(p)) {
+            problems.push(format!(
+                "{}: {path}: parameter {:?}: {e}",
+                manifest.source.locate(&path),
+                p.name
+            ));
+            continue;
+        }
+        if let Some(default) = &p.default {
+            if let Err(e) = schema::check_parameter_value(p, &yaml_text(default)) {
+                let path = format!("{path}.default");
+                problems.push(format!(
+                    "{}: {path}: the default does not satisfy the declaration: {e}",
+                    manifest.source.locate(&path)
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn check_version(name: &str, req: &str, loaded: &LoadedMixin) -> Result<(), RunError> {

@@ -92,8 +92,11 @@ pub struct LoadedMixin {
     pub digest: String,
     /// What the mixin says about itself.
     pub info: Info,
-    /// Parsed step schema.
+    /// Parsed step schema, as the mixin wrote it.
     pub step_schema: serde_json::Value,
+    /// The step schema compiled once, when the mixin loaded: a schema using
+    /// a keyword the validator cannot enforce was refused then.
+    pub schema: crate::schema::CompiledSchema,
     /// Where it was loaded from.
     pub path: PathBuf,
     /// The component's import names (interfaces it needs from the host).
@@ -217,6 +220,12 @@ impl MixinEngine {
                 path: path.to_path_buf(),
                 reason: format!("its step schema is not JSON: {e}"),
             })?;
+        let schema = crate::schema::CompiledSchema::compile(&step_schema).map_err(|e| {
+            SandboxError::NotAMixin {
+                path: path.to_path_buf(),
+                reason: format!("its step schema cannot be enforced: {e}"),
+            }
+        })?;
         let ty = component.component_type();
         let imports = ty
             .imports(&self.engine)
@@ -231,6 +240,7 @@ impl MixinEngine {
             digest: format!("sha256:{digest}"),
             info,
             step_schema,
+            schema,
             path: path.to_path_buf(),
             imports,
             exports,

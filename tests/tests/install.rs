@@ -340,3 +340,58 @@ fn schema_and_explain_describe_the_bundle() {
     assert_eq!(grants[0]["kind"], "file");
     assert_eq!(grants[0]["what"], "./config -> /cnab/app/config (ro)");
 }
+
+#[test]
+fn lint_enforces_the_mixin_schema_and_parameter_declarations() {
+    let sb = Sandbox::new();
+    let bundle = |name: &str, step: &str, param: &str| {
+        let m = format!(
+            "schemaVersion: 1.0.0\nname: {name}\nversion: 0.1.0\nmixins: [probe]\nparameters:\n  - name: port\n    type: integer\n    minimum: 1024\n{param}install:\n  - probe:\n{step}      attempts: []\nuninstall:\n  - probe:\n      attempts: []\n"
+        );
+        sb.bundle(name, &m, &[])
+    };
+    // A valid bundle lints clean.
+    let ok = bundle("ok", "      prefix: out\n      retries: 2\n", "    default: 8080\n");
+    sb.wasmix(&["lint", ok.to_str().unwrap()]).expect_code(0);
+    // The step breaks its mixin's `pattern`, `minimum` and `enum`: each is located.
+    let bad = bundle(
+        "badstep",
+        "      prefix: Out!\n      retries: -1\n      mode: reckless\n",
+        "    default: 8080\n",
+    );
+    let lint = sb.wasmix(&["lint", bad.to_str().unwrap()]);
+    lint.expect_code(2);
+    let err = lint.stderr();
+    for (line, path) in [
+        (":12:", "install[0].probe.prefix"),
+        (":13:", "install[0].probe.retries"),
+        (":14:", "install[0].probe.mode"),
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(line) && l.contains(path)),
+            "{path} at {line}:\n{err}"
+        );
+    }
+    assert!(err.contains("must match the pattern"), "{err}");
+    assert!(err.contains("must be at least 0"), "{err}");
+    assert!(err.contains("must be one of \"fast\", \"careful\""), "{err}");
+    // A default that breaks its parameter's `minimum` is refused with its line.
+    let low = bundle("lowdefault", "", "    default: 80\n");
+    let lint = sb.wasmix(&["lint", low.to_str().unwrap()]);
+    lint.expect_code(2);
+    lint.expect_stderr("porter.yaml:9:");
+    lint.expect_stderr("parameters[0].default");
+    // A value given at install that breaks `minimum` is refused before anything runs.
+    let run = sb.wasmix(&["install", ok.to_str().unwrap(), "--param", "port=22"]);
+    run.expect_code(2);
+    run.expect_stderr("parameter \"port\"");
+    run.expect_stderr("1024");
+    sb.wasmix(&["installation", "list"])
+        .expect_stdout("no installations");
+    // A parameter declaring a keyword the validator cannot enforce is refused, not ignored.
+    let odd = bundle("odd", "", "    default: 8080\n    minimun: 1\n");
+    let lint = sb.wasmix(&["lint", odd.to_str().unwrap()]);
+    lint.expect_code(2);
+    lint.expect_stderr("parameters[0]");
+    lint.expect_stderr("minimun");
+}

@@ -17,6 +17,12 @@ struct Step {
     /// Output names are `{prefix}{i}` (default `a`).
     #[serde(default)]
     prefix: Option<String>,
+    /// Schema-only fields: they exist so tests can break `minimum` and
+    /// `enum` in a step; the probe does nothing with them.
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(default)]
+    mode: Option<String>,
     attempts: Vec<Attempt>,
 }
 
@@ -102,14 +108,15 @@ impl Mixin for Probe {
             version: env!("CARGO_PKG_VERSION").into(),
             summary: "Attempts what its step lists; for sandbox tests only".into(),
             step_schema: r#"{"type": "object", "required": ["attempts"], "additionalProperties": false,
-                "properties": {"description": {"type": "string"}, "prefix": {"type": "string"}, "attempts": {"type": "array", "items": {"type": "object", "required": ["kind"]}}}}"#.into(),
+                "properties": {"description": {"type": "string"}, "prefix": {"type": "string", "pattern": "^[a-z]*$"},
+                    "retries": {"type": "integer", "minimum": 0, "maximum": 5}, "mode": {"enum": ["fast", "careful"]}, "attempts": {"type": "array", "items": {"type": "object", "required": ["kind"]}}}}"#.into(),
             config_schema: String::new(),
         }
     }
 
     fn execute(invocation: Invocation) -> Result<Vec<Output>, Failure> {
         let step: Step = parse_step(&invocation.step)?;
-        let _ = step.description;
+        let _ = (step.description, step.retries, step.mode);
         let mut outputs = Vec::new();
         let mut extra = Vec::new();
         for (i, attempt) in step.attempts.into_iter().enumerate() {

@@ -351,7 +351,11 @@ fn lint_enforces_the_mixin_schema_and_parameter_declarations() {
         sb.bundle(name, &m, &[])
     };
     // A valid bundle lints clean.
-    let ok = bundle("ok", "      prefix: out\n      retries: 2\n", "    default: 8080\n");
+    let ok = bundle(
+        "ok",
+        "      prefix: out\n      retries: 2\n",
+        "    default: 8080\n",
+    );
     sb.wasmix(&["lint", ok.to_str().unwrap()]).expect_code(0);
     // The step breaks its mixin's `pattern`, `minimum` and `enum`: each is located.
     let bad = bundle(
@@ -374,7 +378,10 @@ fn lint_enforces_the_mixin_schema_and_parameter_declarations() {
     }
     assert!(err.contains("must match the pattern"), "{err}");
     assert!(err.contains("must be at least 0"), "{err}");
-    assert!(err.contains("must be one of \"fast\", \"careful\""), "{err}");
+    assert!(
+        err.contains("must be one of \"fast\", \"careful\""),
+        "{err}"
+    );
     // A default that breaks its parameter's `minimum` is refused with its line.
     let low = bundle("lowdefault", "", "    default: 80\n");
     let lint = sb.wasmix(&["lint", low.to_str().unwrap()]);

@@ -217,7 +217,7 @@ fn progress(e: Event<'_>, verbose: bool) {
             report, failure, ..
         } => {
             for l in &report.logs {
-                if verbose || !matches!(l.level, "debug" | "trace") {
+                if verbose || l.level.is_shown_by_default() {
                     for line in l.message.lines() {
                         println!("      {line}");
                     }

@@ -3,7 +3,7 @@
 //! driver sees it.
 
 use super::bindings::wasmix::mixin::{credentials, driver, log, types};
-use super::step::{Access, LogLine, StepState};
+use super::step::{Access, LogLevel, LogLine, StepState};
 use crate::driver::{EnvValue, Request, RunLimits};
 use crate::grant::CredentialAccess;
 use std::time::Instant;
@@ -24,11 +24,11 @@ impl log::Host for StepState {
             return;
         }
         let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
         };
         let capped: String = message.chars().take(a.limits.output_cap).collect();
         let message = a.redactor.redact(&capped);

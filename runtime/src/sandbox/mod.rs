@@ -12,7 +12,7 @@ pub mod host;
 pub mod step;
 
 pub use engine::{LoadedMixin, MixinEngine, PoolSize, SandboxError};
-pub use step::{LogLine, MixinOutput, StepInput, StepReport};
+pub use step::{LogLevel, LogLine, MixinOutput, StepInput, StepReport};
 
 /// Bindings for the `wasmix:mixin` world.
 #[allow(missing_docs, clippy::all)]

@@ -16,11 +16,50 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+/// The level of a mixin's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Step-by-step detail.
+    Trace,
+    /// Detail for whoever debugs the mixin (shown with `--verbose`).
+    Debug,
+    /// Progress.
+    Info,
+    /// Something the operator should look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// The lower-case name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// Shown without `--verbose`.
+    pub fn is_shown_by_default(self) -> bool {
+        self >= LogLevel::Info
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A log line from a mixin, already redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: &'static str,
+    /// How important the mixin says it is.
+    pub level: LogLevel,
     /// The text, secrets masked and control characters escaped.
     pub message: String,
 }

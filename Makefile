@@ -12,7 +12,7 @@ BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
 
 export WASMIX_TEST_MIXINS := $(MIXINS)
 
-.PHONY: all mixins native build example test bench lint fmt clean
+.PHONY: all deps mixins native build example test bench lint fmt clean
 
 all: build
 
@@ -32,7 +32,11 @@ example: build
 	  $(BIN_DIR)/wasmix install examples/hello --cred api-token=env:API_TOKEN
 	WASMIX_HOME=$(EXAMPLE_HOME) $(BIN_DIR)/wasmix installation outputs hello-wasmix
 
-test: build
+# Installs (or names) what the registry and container tests need, then runs everything.
+deps:
+	bash scripts/deps.sh
+
+test: deps build
 	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) test
 	$(CARGO) test --workspace
 

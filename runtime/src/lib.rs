@@ -25,4 +25,5 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod store;
+pub mod support;
 pub mod template;

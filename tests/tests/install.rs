@@ -402,3 +402,75 @@ fn lint_enforces_the_mixin_schema_and_parameter_declarations() {
     lint.expect_stderr("parameters[0]");
     lint.expect_stderr("minimun");
 }
+
+#[test]
+fn env_destinations_reach_granted_commands_only() {
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: dest
+version: 0.1.0
+mixins: [exec]
+credentials:
+  - name: token
+    env: TOKEN
+parameters:
+  - name: region
+    env: REGION
+    default: eu-1
+outputs:
+  - name: granted
+  - name: ungranted
+install:
+  - exec:
+      description: granted
+      command: ./show.sh
+      grants: {commands: [./show.sh], credentials: [token], parameters: [region]}
+      outputs: [{name: granted, regex: "(seen.*)"}]
+  - exec:
+      description: not granted
+      command: ./show.sh
+      grants: {commands: [./show.sh]}
+      outputs: [{name: ungranted, regex: "(seen.*)"}]
+uninstall:
+  - exec:
+      command: echo
+"#;
+    let script = r#"#!/bin/sh
+if [ "$TOKEN" = s3cret-value ]; then t=yes; else t=no; fi
+echo "seen token=$t region=[$REGION]"
+"#;
+    let b = sb.bundle("dest", m, &[("show.sh", script)]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("show.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    // explain names the destination and the step that receives it.
+    let explain = sb.wasmix(&["explain", b.to_str().unwrap()]);
+    explain.expect_code(0);
+    explain.expect_stdout("token as $TOKEN for the step's commands");
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--cred",
+            "token=env:DEST_TOKEN",
+        ],
+        &[("DEST_TOKEN", "s3cret-value")],
+    );
+    run.expect_code(0);
+    let out = sb.wasmix(&["installation", "outputs", "dest", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&out.stdout()).unwrap();
+    let value = |name: &str| {
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .map(|o| o["value"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(value("granted"), "seen token=yes region=[eu-1]");
+    assert_eq!(value("ungranted"), "seen token=no region=[]");
+    assert!(!run.all().contains("s3cret-value"), "{}", run.all());
+}

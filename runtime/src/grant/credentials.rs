@@ -109,6 +109,19 @@ fn grant(
             ),
         ));
     }
+    if let Some(var) = &def.env {
+        let first = b
+            .grant
+            .credential_env
+            .insert(var.clone(), name.to_string())
+            .is_none();
+        if first {
+            b.note(
+                CapabilityKind::Credential,
+                format!("{name} as ${var} for the step's commands"),
+            );
+        }
+    }
     let entry = b
         .grant
         .credentials

@@ -128,6 +128,10 @@ impl Capability {
 pub struct Grant {
     /// Credentials by name.
     pub credentials: BTreeMap<String, CredentialAccess>,
+    /// Granted credentials the manifest gives an `env:` destination:
+    /// variable → credential. Commands and containers the step starts see
+    /// them (the mixin itself reads a credential only with `read: true`).
+    pub credential_env: BTreeMap<String, String>,
     /// Host environment variables visible to the mixin.
     pub env: BTreeSet<String>,
     /// Preopened directories.

@@ -58,6 +58,26 @@ impl Runtime {
         lock: LockCheck,
     ) -> Result<Prepared, RunError> {
         let plan = plans.action(manifest, action)?.clone();
+        // What the manifest says on its own is checked before any mixin is
+        // fetched or compiled.
+        let mut problems: Vec<String> = crate::support::unsupported(manifest)
+            .into_iter()
+            .map(|u| {
+                format!(
+                    "{}: {}: {}",
+                    manifest.source.locate(&u.path),
+                    u.path,
+                    u.message
+                )
+            })
+            .collect();
+        problems.extend(check_parameters(manifest));
+        if !problems.is_empty() {
+            return Err(RunError::InvalidSteps {
+                file: manifest.file.display().to_string(),
+                problems,
+            });
+        }
         let previous = lock::read(manifest)?;
         let pins = previous
             .as_ref()
@@ -98,8 +118,7 @@ impl Runtime {
             warnings.extend(loaded.warning);
             mixins.insert(name.to_string(), Arc::new(loaded.mixin));
         }
-        let mut problems = check_parameters(manifest);
-        problems.extend(self.check_steps(manifest, &plan, &mixins, &mut warnings)?);
+        let problems = self.check_steps(manifest, &plan, &mixins, &mut warnings)?;
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {
                 file: manifest.file.display().to_string(),

@@ -188,6 +188,37 @@ impl StepState {
             };
             env.push((k.clone(), value));
         }
+        // Porter's `env:` destinations: granted credentials and parameters
+        // reach the commands the step starts by the variable the manifest
+        // names, unless the mixin sets that variable itself.
+        let set_by_mixin: std::collections::BTreeSet<String> =
+            env.iter().map(|(k, _)| k.clone()).collect();
+        for (var, name) in &a.grant.credential_env {
+            if let (false, Some(value)) = (set_by_mixin.contains(var), a.secrets.get(name)) {
+                env.push((
+                    var.clone(),
+                    EnvValue::Secret {
+                        name: name.clone(),
+                        value: value.clone(),
+                    },
+                ));
+            }
+        }
+        for (var, value) in &a.param_env {
+            if set_by_mixin.contains(var) {
+                continue;
+            }
+            // A sensitive parameter travels like a credential: drivers never print it.
+            let value = if a.redactor.contains_secret(value) {
+                EnvValue::Secret {
+                    name: var.clone(),
+                    value: value.clone(),
+                }
+            } else {
+                EnvValue::Text(value.clone())
+            };
+            env.push((var.clone(), value));
+        }
         Ok(Request {
             program: command.program.clone(),
             args: command.args.clone(),

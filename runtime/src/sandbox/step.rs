@@ -174,6 +174,8 @@ pub struct StepState {
 pub(crate) struct Access {
     pub(crate) grant: Grant,
     pub(crate) secrets: BTreeMap<String, String>,
+    /// Parameters granted as environment variables, for commands too.
+    pub(crate) param_env: Vec<(String, String)>,
     pub(crate) driver: Option<Arc<dyn Driver>>,
     pub(crate) bundle_dir: PathBuf,
     pub(crate) limits: Limits,
@@ -231,6 +233,7 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
     let access = Access {
         grant: Grant::default(),
         secrets: BTreeMap::new(),
+        param_env: Vec::new(),
         driver: None,
         bundle_dir: PathBuf::new(),
         limits,
@@ -367,6 +370,7 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
     let access = Access {
         grant: input.grant.clone(),
         secrets: input.secrets,
+        param_env: input.env.clone(),
         driver: Some(input.driver),
         bundle_dir: input.bundle_dir.to_path_buf(),
         limits: input.limits,

@@ -327,3 +327,49 @@ fn a_mount_outside_the_grant_is_denied() {
         .expect_stdout("mount source \"/cnab/app/manifests\" is not a granted directory");
     assert!(engine.containers_of("mounts").is_empty());
 }
+
+#[test]
+fn a_credential_env_destination_reaches_a_granted_container_only() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let script =
+        "if [ \"$TOKEN\" = s3cret-value ]; then echo token-seen; else echo token-absent; fi";
+    let with_env = |name: &str, grants: &str| {
+        manifest(name, grants, script, "").replace(
+            "  - name: token\n    required: false\n",
+            "  - name: token\n    required: false\n    env: TOKEN\n",
+        )
+    };
+    let granted = format!("{{images: [{TEST_IMAGE}], credentials: [token]}}");
+    let b = sb.bundle("envok", &with_env("envok", &granted), &[]);
+    let env = [
+        ("DOCKER_HOST", engine.docker_host.as_str()),
+        ("ENV_TOKEN", "s3cret-value"),
+    ];
+    let cred = ["--cred", "token=env:ENV_TOKEN"];
+    let args = |b: &std::path::Path| {
+        let mut a = vec![
+            "install".to_string(),
+            b.to_str().unwrap().to_string(),
+            "--driver".into(),
+            "docker".into(),
+            "--pull".into(),
+            "never".into(),
+        ];
+        a.extend(cred.iter().map(|s| s.to_string()));
+        a
+    };
+    let a = args(&b);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = sb.wasmix_env(&a, &env);
+    run.expect_code(0).expect_stdout("token-seen");
+    assert!(!run.all().contains("s3cret-value"), "{}", run.all());
+    // The same container without the credential granted does not see it.
+    let ungranted = format!("{{images: [{TEST_IMAGE}]}}");
+    let b = sb.bundle("envno", &with_env("envno", &ungranted), &[]);
+    let a = args(&b);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    sb.wasmix_env(&a, &env)
+        .expect_code(0)
+        .expect_stdout("token-absent");
+}

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod driver;
+pub mod exit;
 pub mod explain;
 pub mod fsutil;
 pub mod grant;

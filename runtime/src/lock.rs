@@ -62,6 +62,17 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    /// Widened grants are the manifest's doing; a lock file that cannot be
+    /// read or written is the environment's.
+    pub fn exit_class(&self) -> crate::exit::ExitClass {
+        match self {
+            LockError::Widened { .. } => crate::exit::ExitClass::BadInput,
+            LockError::File { .. } => crate::exit::ExitClass::Environment,
+        }
+    }
+}
+
 impl Lock {
     /// The grants a bundle's plan declares for every action.
     pub fn of(manifest: &Manifest, plans: &BundlePlan) -> Lock {

@@ -468,7 +468,7 @@ pub fn check_parameter_value(p: &Parameter, text: &str) -> Result<(), String> {
             .iter()
             .map(|f| match (f.keyword.as_str(), &p.allowed) {
                 ("enum", Some(allowed)) => {
-                    let list: Vec<String> = allowed.iter().map(yaml_text).collect();
+                    let list: Vec<String> = allowed.iter().map(yaml_display).collect();
                     format!("must be one of {}", list.join(", "))
                 }
                 _ => f.violation.message.clone(),
@@ -543,7 +543,7 @@ fn yaml_to_json(v: &serde_yaml::Value) -> Value {
         Yaml::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
         Yaml::Mapping(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (yaml_text(k), yaml_to_json(v)))
+                .map(|(k, v)| (yaml_display(k), yaml_to_json(v)))
                 .collect(),
         ),
         Yaml::Tagged(tagged) => yaml_to_json(&tagged.value),
@@ -551,7 +551,7 @@ fn yaml_to_json(v: &serde_yaml::Value) -> Value {
 }
 
 /// A YAML scalar as the text a user would type; other values as JSON.
-fn yaml_text(v: &serde_yaml::Value) -> String {
+fn yaml_display(v: &serde_yaml::Value) -> String {
     use serde_yaml::Value as Yaml;
     match v {
         Yaml::String(s) => s.clone(),

@@ -1,7 +1,7 @@
 //! How an error ends the command: every library error says its own
 //! [`ExitClass`]; the CLI only adds context. No downcasting.
 
-use wasmix::run::ExitClass;
+use wasmix::exit::ExitClass;
 
 /// An error with the exit class it ends the command with.
 pub struct Failure {
@@ -58,7 +58,6 @@ macro_rules! classified {
 classified! {
     wasmix::manifest::ManifestError => ExitClass::BadInput,
     wasmix::plan::PlanError => ExitClass::BadInput,
-    wasmix::lock::LockError => ExitClass::BadInput,
     wasmix::run::inputs::InputError => ExitClass::BadInput,
     wasmix::run::inputs::SourceError => ExitClass::BadInput,
     wasmix::resolve::NotFound => ExitClass::Environment,
@@ -73,6 +72,12 @@ classified! {
 impl Classified for wasmix::run::RunError {
     fn exit_class(&self) -> ExitClass {
         wasmix::run::RunError::exit_class(self)
+    }
+}
+
+impl Classified for wasmix::lock::LockError {
+    fn exit_class(&self) -> ExitClass {
+        wasmix::lock::LockError::exit_class(self)
     }
 }
 

@@ -32,9 +32,9 @@ pub use output::Format;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use wasmix::exit::ExitClass;
 use wasmix::manifest::{self, Manifest};
 use wasmix::oci::{Cache, OciSource, Registry, RegistryConfig};
-use wasmix::run::ExitClass;
 use wasmix::store::Store;
 
 /// Exit codes scripts can rely on (see [`ExitClass`]).
@@ -173,7 +173,7 @@ pub fn home(cli: &Cli) -> Result<PathBuf, Failure> {
         return Ok(h.clone());
     }
     let base = std::env::var_os("HOME")
-        .ok_or_else(|| bad_input(anyhow::anyhow!("HOME is not set; pass --home")))?;
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set; pass --home or set WASMIX_HOME"))?;
     Ok(PathBuf::from(base).join(".wasmix"))
 }
 

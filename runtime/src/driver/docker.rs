@@ -68,6 +68,12 @@ fn watch_ctrl_c(docker: Docker, live: Live) {
                     .build();
                 let _ = docker.remove_container(&id, Some(options)).await;
             }
+            // The handler replaced Ctrl-C's default meaning for good: a
+            // second press forces the exit a first press only asked for.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted again: exiting now");
+                std::process::exit(130);
+            }
         });
     };
     // If the thread cannot start, Ctrl-C keeps its default meaning.
@@ -192,6 +198,17 @@ impl DockerDriver {
             }),
             ..Default::default()
         };
+        let interrupted = || {
+            engine_err(
+                &self.endpoint,
+                &request.program,
+                "interrupted (Ctrl-C); its container was removed",
+            )
+        };
+        // Ctrl-C during an image pull: start nothing.
+        if crate::interrupt::requested() {
+            return Err(interrupted());
+        }
         let created = self
             .docker
             .create_container(Some(CreateContainerOptionsBuilder::default().build()), body)
@@ -207,15 +224,14 @@ impl DockerDriver {
         if let Ok(mut live) = self.live.lock() {
             live.insert(id.clone());
         }
-        let result = self.start_and_collect(&id, request, limits).await;
-        if result.is_err() && crate::interrupt::requested() {
-            return Err(engine_err(
-                &self.endpoint,
-                &request.program,
-                "interrupted (Ctrl-C); its container was removed",
-            ));
-        }
-        // Removed on every path: success, failure, deadline.
+        // Ctrl-C between creating and registering the container: the
+        // watcher did not see it, so it is not started.
+        let result = if crate::interrupt::requested() {
+            Err(interrupted())
+        } else {
+            self.start_and_collect(&id, request, limits).await
+        };
+        // Removed on every path: success, failure, deadline, Ctrl-C.
         let remove = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
@@ -223,6 +239,9 @@ impl DockerDriver {
         let removed = self.docker.remove_container(&id, Some(remove)).await;
         if let Ok(mut live) = self.live.lock() {
             live.remove(&id);
+        }
+        if result.is_err() && crate::interrupt::requested() {
+            return Err(interrupted());
         }
         let done = result?;
         removed.map_err(|e| engine_err(&self.endpoint, &format!("removing container {id}"), e))?;

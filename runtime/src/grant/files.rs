@@ -43,13 +43,17 @@ pub fn contained(base: &Path, rel: &str) -> Option<PathBuf> {
     if inner.as_os_str().is_empty() {
         return Some(out);
     }
-    if let Ok(dir) = cap_std::fs::Dir::open_ambient_dir(base, cap_std::ambient_authority()) {
-        match dir.metadata(&inner) {
+    match cap_std::fs::Dir::open_ambient_dir(base, cap_std::ambient_authority()) {
+        Ok(dir) => match dir.metadata(&inner) {
             Ok(_) => {}
             // Nothing there yet: nothing to follow out of `base`.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // An escaping symlink, or a path that cannot be checked: refused.
             Err(_) => return None,
-        }
+        },
+        // No base, so nothing under it to follow out of.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return None,
     }
     out.push(inner);
     Some(out)
@@ -81,7 +85,7 @@ pub(super) fn add(b: &mut GrantBuilder<'_>, files: &[FileGrantSpec]) -> Result<(
         }
         let guest = match &f.guest {
             Some(g) => g.clone(),
-            None => default_guest(&b.manifest.dir, &host).ok_or_else(|| {
+            None => default_guest(&b.manifest.dir, &f.path, &host).ok_or_else(|| {
                 b.error(
                     &sub,
                     format!(
@@ -112,11 +116,25 @@ pub(super) fn add(b: &mut GrantBuilder<'_>, files: &[FileGrantSpec]) -> Result<(
 }
 
 /// Where a directory of the bundle appears by default: under [`APP_DIR`] at
-/// its place in the bundle. The canonical paths decide, so a symlink that
-/// leads out of the bundle needs an explicit `to:`.
-fn default_guest(bundle_dir: &Path, host: &Path) -> Option<String> {
+/// the place its path names in the bundle (`./charts` → `/cnab/app/charts`).
+/// Only when its canonical path lies inside the bundle: a symlink that leads
+/// out of the bundle needs an explicit `to:`.
+fn default_guest(bundle_dir: &Path, written: &str, host: &Path) -> Option<String> {
     let bundle = bundle_dir.canonicalize().ok()?;
-    let rel = host.strip_prefix(&bundle).ok()?;
+    host.strip_prefix(&bundle).ok()?;
+    let mut rel = PathBuf::new();
+    for c in Path::new(written).components() {
+        match c {
+            Component::Normal(n) => rel.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !rel.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
     let rel = rel.to_str()?;
     Some(format!("{APP_DIR}/{rel}").trim_end_matches('/').to_string())
 }

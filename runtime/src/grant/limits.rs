@@ -116,7 +116,10 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("invalid size {text:?}: write bytes or a number with Ki, Mi or Gi"))
 }
 
-/// Parse a duration: `500ms`, `30s`, `5m`, `1h`.
+/// The longest duration a manifest may write: a week.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parse a duration: `500ms`, `30s`, `5m`, `1h`, at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let bad = || format!("invalid duration {text:?}: write for example 500ms, 30s, 5m or 1h");
@@ -125,14 +128,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map(|i| t.split_at(i))
         .ok_or_else(bad)?;
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let secs = |mult: u64| n.checked_mul(mult).map(Duration::from_secs).ok_or_else(bad);
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => secs(60),
-        "h" => secs(3600),
-        _ => Err(bad()),
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    // A deadline is added to the clock: keep it far from overflowing it.
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {text:?} is longer than the most wasmix accepts, {}h",
+            MAX_DURATION.as_secs() / 3600
+        ));
     }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -159,6 +169,9 @@ mod tests {
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("1d").is_err());
         assert!(parse_duration(&format!("{}h", u64::MAX)).is_err());
+        assert!(parse_duration(&format!("{}s", u64::MAX)).is_err());
+        assert_eq!(parse_duration("168h"), Ok(MAX_DURATION));
+        assert!(parse_duration("169h").is_err());
     }
 
     #[test]

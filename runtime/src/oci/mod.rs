@@ -105,6 +105,17 @@ pub enum OciError {
     },
 }
 
+impl OciError {
+    /// Refusals by the trust policy are their own class; the rest are the
+    /// environment's.
+    pub fn exit_class(&self) -> crate::exit::ExitClass {
+        match self {
+            OciError::Untrusted(_) => crate::exit::ExitClass::Untrusted,
+            _ => crate::exit::ExitClass::Environment,
+        }
+    }
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -14,6 +14,7 @@ pub mod record;
 pub mod steps;
 pub mod variables;
 
+pub use crate::exit::ExitClass;
 pub use crate::grant::Limits;
 pub use crate::oci::OciSource;
 pub use inputs::Inputs;
@@ -28,45 +29,6 @@ use crate::resolve::{MixinPath, NotFound};
 use crate::sandbox::{MixinEngine, PoolSize, SandboxError};
 use crate::store::StoreError;
 use std::sync::Arc;
-
-/// How a command ended, for scripts: each class is one exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitClass {
-    /// The action ran and a step failed (recorded).
-    StepFailed,
-    /// Bad input: manifest, parameters, credentials, arguments, widened grants.
-    BadInput,
-    /// The environment: mixin not found, registry, engine, state store, I/O.
-    Environment,
-    /// The trust policy refused an artifact; nothing was fetched or compiled.
-    Untrusted,
-    /// The operator pressed Ctrl-C.
-    Interrupted,
-}
-
-impl ExitClass {
-    /// The process exit code (130 is 128 + SIGINT, as shells report it).
-    pub const fn code(self) -> u8 {
-        match self {
-            ExitClass::StepFailed => 1,
-            ExitClass::BadInput => 2,
-            ExitClass::Environment => 3,
-            ExitClass::Untrusted => 4,
-            ExitClass::Interrupted => 130,
-        }
-    }
-}
-
-impl OciError {
-    /// Refusals by the trust policy are their own class; the rest are the
-    /// environment's.
-    pub fn exit_class(&self) -> ExitClass {
-        match self {
-            OciError::Untrusted(_) => ExitClass::Untrusted,
-            _ => ExitClass::Environment,
-        }
-    }
-}
 
 /// Why an action could not run. Nothing is recorded for these: they are
 /// found before the first step starts.
@@ -127,6 +89,13 @@ pub enum RunError {
     /// A registry, an artifact or the cache failed.
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// The operator pressed Ctrl-C before a step started; nothing ran or
+    /// was recorded.
+    #[error("interrupted (Ctrl-C) before {action} ran; nothing was recorded")]
+    Interrupted {
+        /// The action that did not run.
+        action: String,
+    },
 }
 
 impl RunError {
@@ -138,12 +107,13 @@ impl RunError {
             | RunError::Input(_)
             | RunError::MixinVersion { .. }
             | RunError::Installation { .. }
-            | RunError::Lock(_) => ExitClass::BadInput,
+            | RunError::NoOciSource { .. } => ExitClass::BadInput,
+            RunError::Lock(e) => e.exit_class(),
             RunError::Oci(e) => e.exit_class(),
-            RunError::NotFound(_)
-            | RunError::Sandbox(_)
-            | RunError::Store(_)
-            | RunError::NoOciSource { .. } => ExitClass::Environment,
+            RunError::NotFound(_) | RunError::Sandbox(_) | RunError::Store(_) => {
+                ExitClass::Environment
+            }
+            RunError::Interrupted { .. } => ExitClass::Interrupted,
         }
     }
 }

@@ -125,6 +125,11 @@ impl Runtime {
                 problems,
             });
         }
+        if crate::interrupt::requested() {
+            return Err(RunError::Interrupted {
+                action: action.to_string(),
+            });
+        }
         if let LockCheck::Enforce { accept } = lock {
             lock::check(manifest, plans, previous.as_ref(), accept, &new_pins)?;
         }
@@ -213,7 +218,13 @@ impl Runtime {
         let mut problems = Vec::new();
         for planned in &plan.steps {
             let step = &planned.step;
-            let mixin = &mixins[&step.mixin];
+            let Some(mixin) = mixins.get(&step.mixin) else {
+                problems.push(format!(
+                    "{}: {}: mixin {} was not loaded",
+                    planned.location, step.path, step.mixin
+                ));
+                continue;
+            };
             let json = match serde_json::to_value(&step.body) {
                 Ok(j) => j,
                 Err(e) => {

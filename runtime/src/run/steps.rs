@@ -52,6 +52,12 @@ impl Runtime {
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Outcome, RunError> {
         let action = prepared.plan.action.as_str();
+        let not_started = || RunError::Interrupted {
+            action: action.to_string(),
+        };
+        if interrupt::requested() {
+            return Err(not_started());
+        }
         check_installation(store, manifest, action, installation)?;
         let previous = Previous {
             outputs: store
@@ -77,9 +83,23 @@ impl Runtime {
         let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
         let mut records = Vec::new();
         let mut error = None;
+        let mut interrupted = false;
         let total = prepared.plan.steps.len();
         for planned in &prepared.plan.steps {
             let step = &planned.step;
+            // Checked before each step, so a run whose last step finished
+            // keeps its result; one with nothing done records nothing.
+            if interrupt::requested() {
+                if records.is_empty() {
+                    return Err(not_started());
+                }
+                interrupted = true;
+                error = Some(format!(
+                    "interrupted (Ctrl-C) before step {} of {action}",
+                    step.index + 1
+                ));
+                break;
+            }
             on_event(Event::StepStarted {
                 index: step.index,
                 total,
@@ -135,17 +155,12 @@ impl Runtime {
             });
             records.push(step_record(planned, &report, failure.clone(), &redactor));
             if let Some(e) = failure {
+                // A step that failed because of Ctrl-C makes the run interrupted.
+                interrupted = interrupt::requested();
                 error = Some(format!(
                     "step {} of {action} ({}) failed: {e}",
                     step.index + 1,
                     step.path
-                ));
-                break;
-            }
-            if interrupt::requested() {
-                error = Some(format!(
-                    "interrupted (Ctrl-C) after step {} of {action}",
-                    step.index + 1
                 ));
                 break;
             }
@@ -179,7 +194,7 @@ impl Runtime {
             steps: records,
             outputs,
             error,
-            interrupted: interrupt::requested(),
+            interrupted,
             redactor,
         })
     }
@@ -208,9 +223,15 @@ impl Runtime {
             .iter()
             .filter_map(|(env, p)| params.get(p).map(|v| (env.clone(), v.clone())))
             .collect();
+        let Some(mixin) = prepared.mixins.get(&planned.step.mixin) else {
+            return StepReport::failed(format!(
+                "mixin {} was not prepared for this plan",
+                planned.step.mixin
+            ));
+        };
         sandbox::step::execute(
             &self.engine,
-            &prepared.mixins[&planned.step.mixin],
+            mixin,
             StepInput {
                 action: &prepared.plan.action,
                 step_json,

@@ -215,7 +215,7 @@ fn new_store(
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
     // Checked at every epoch tick: the step's own deadline, and Ctrl-C.
-    let deadline_at = Instant::now() + deadline;
+    let deadline_at = later(Instant::now(), deadline);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if crate::interrupt::requested() || Instant::now() >= deadline_at {
@@ -225,6 +225,13 @@ fn new_store(
         }
     });
     store
+}
+
+/// `from + d`, or a year from `from` when `d` would overflow the clock.
+fn later(from: Instant, d: Duration) -> Instant {
+    from.checked_add(d)
+        .or_else(|| from.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(from)
 }
 
 /// A store with no capabilities at all, for `describe` and `lint`.
@@ -374,7 +381,7 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         driver: Some(input.driver),
         bundle_dir: input.bundle_dir.to_path_buf(),
         limits: input.limits,
-        deadline: started + input.limits.deadline,
+        deadline: later(started, input.limits.deadline),
         redactor: input.redactor.clone(),
         logs: Vec::new(),
         denials: Vec::new(),

@@ -25,6 +25,7 @@ pub mod resolve;
 pub mod run;
 pub mod sandbox;
 pub mod schema;
+pub mod seal;
 pub mod store;
 pub mod support;
 pub mod template;

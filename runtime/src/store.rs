@@ -4,9 +4,11 @@
 //! Sensitive output values live in their own table, never in the columns that
 //! listings print, and log text is redacted before it gets here.
 
+use crate::seal::SealKey;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,9 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// A sensitive value could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] crate::seal::SealError),
     /// Its directory could not be created.
     #[error("state store directory {path}: {source}")]
     Dir {
@@ -180,6 +185,13 @@ pub struct StoredOutput {
 pub struct Store {
     conn: Connection,
     path: String,
+    /// Seals sensitive values: none is kept in clear.
+    key: SealKey,
+}
+
+/// Which row a sealed value belongs to; sealed with the value.
+fn seal_context(run_id: i64, name: &str) -> String {
+    format!("run {run_id} output {name}")
 }
 
 const SCHEMA: &str = "
@@ -255,7 +267,48 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(Store { conn, path: shown })
+        // `state.db` → `state.key`, beside it in the private directory.
+        let key = SealKey::load_or_create(&path.with_extension("key"))?;
+        let mut store = Store {
+            conn,
+            path: shown,
+            key,
+        };
+        store.seal_legacy_values()?;
+        Ok(store)
+    }
+
+    /// Stores written before values were sealed kept them as text: seal
+    /// them, in one transaction, the first time such a store is opened.
+    fn seal_legacy_values(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let legacy: Vec<(i64, String, Zeroizing<String>)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT run_id, name, value FROM sensitive_values WHERE typeof(value) = 'text'",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, Zeroizing::new(r.get(2)?)))
+                })
+                .map_err(sql)?;
+            rows.collect::<Result<_, _>>().map_err(sql)?
+        };
+        for (run_id, name, value) in &legacy {
+            let sealed = self.key.seal(&seal_context(*run_id, name), value)?;
+            tx.execute(
+                "UPDATE sensitive_values SET value = ?3 WHERE run_id = ?1 AND name = ?2",
+                params![run_id, name, sealed],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -304,9 +357,10 @@ impl Store {
             )
             .map_err(sql)?;
             if *sensitive {
+                let sealed = self.key.seal(&seal_context(run_id, name), value)?;
                 tx.execute(
                     "INSERT INTO sensitive_values (run_id, name, value) VALUES (?1,?2,?3)",
-                    params![run_id, name, value],
+                    params![run_id, name, sealed],
                 )
                 .map_err(sql)?;
             }
@@ -437,24 +491,37 @@ impl Store {
                  ORDER BY o.name",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
+        type Row = (String, Option<String>, bool, i64, Option<Vec<u8>>);
+        let rows: Vec<Row> = stmt
             .query_map(params![installation], |row| {
-                let sensitive: bool = row.get(2)?;
-                let plain: Option<String> = row.get(1)?;
-                let secret: Option<String> = row.get(4)?;
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(name, plain, sensitive, run_id, sealed)| {
+                let value = match (sensitive, reveal, sealed) {
+                    (false, _, _) => plain,
+                    (true, true, Some(sealed)) => {
+                        Some(self.key.open(&seal_context(run_id, &name), &sealed)?)
+                    }
+                    (true, _, _) => None,
+                };
                 Ok(StoredOutput {
-                    name: row.get(0)?,
-                    value: if sensitive {
-                        secret.filter(|_| reveal)
-                    } else {
-                        plain
-                    },
+                    name,
+                    value,
                     sensitive,
-                    run_id: row.get(3)?,
+                    run_id,
                 })
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            .collect()
     }
 
     /// The parameters (JSON object) of the last successful run.
@@ -540,9 +607,63 @@ mod tests {
             )
             .unwrap();
         assert_eq!(plain, 0);
+        // Sealed at rest: no table holds the secret's bytes.
+        let sealed: Vec<u8> = s
+            .conn
+            .query_row("SELECT value FROM sensitive_values", [], |r| r.get(0))
+            .unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"s3cret"));
         assert_eq!(
             s.installation("i").unwrap().unwrap().status,
             InstallationStatus::Installed
         );
+    }
+
+    #[test]
+    fn values_kept_in_clear_by_older_stores_are_sealed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let mut s = Store::open(&db).unwrap();
+        let outputs = vec![("token".to_string(), "s3cret".to_string(), true)];
+        let run = s
+            .record(&RunRecord {
+                installation: "i",
+                bundle: "b",
+                version: "1",
+                manifest: "m",
+                action: "install",
+                error: None,
+                parameters: "{}",
+                steps: &[],
+                outputs: &outputs,
+                started: now(),
+            })
+            .unwrap();
+        // As an older wasmix wrote it.
+        s.conn
+            .execute(
+                "UPDATE sensitive_values SET value = 'legacy-secret' WHERE run_id = ?1",
+                params![run],
+            )
+            .unwrap();
+        drop(s);
+        let s = Store::open(&db).unwrap();
+        let kinds: String = s
+            .conn
+            .query_row("SELECT typeof(value) FROM sensitive_values", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(kinds, "blob");
+        assert_eq!(
+            s.outputs("i", true).unwrap()[0].value.as_deref(),
+            Some("legacy-secret")
+        );
+        // Without its key, a sealed value does not open.
+        drop(s);
+        std::fs::remove_file(dir.path().join("state.key")).unwrap();
+        let s = Store::open(&db).unwrap();
+        assert!(matches!(s.outputs("i", true), Err(StoreError::Seal(_))));
+        assert_eq!(s.outputs("i", false).unwrap()[0].value, None);
     }
 }

@@ -12,7 +12,7 @@ BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
 
 export WASMIX_TEST_MIXINS := $(MIXINS)
 
-.PHONY: all deps mixins native build example test bench lint fmt clean
+.PHONY: all deps mixins native build example test bench bench-cli lint fmt clean
 
 all: build
 
@@ -42,6 +42,13 @@ test: deps build
 
 bench: mixins native
 	WASMIX_BENCH_NATIVE=$(MIXIN_TARGET)/release/exec-native $(CARGO) bench -p wasmix-e2e --bench steps
+
+# Whole commands timed from outside, against Porter's process-per-step model.
+bench-cli: mixins native
+	$(CARGO) build --release -p wasmix
+	for d in host debug; do for n in 1 20; do \
+	  WASMIX_BIN=$(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/release/wasmix \
+	  MIXIN_TARGET=$(MIXIN_TARGET) bash scripts/bench-cli.sh $$n 21 $$d; done; done
 
 lint:
 	$(CARGO) fmt --all --check

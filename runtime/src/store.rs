@@ -524,6 +524,33 @@ impl Store {
             .collect()
     }
 
+    /// Forget installation `name`: its runs, step results, outputs and
+    /// sealed values, in one transaction. True when it existed.
+    pub fn delete_installation(&mut self, name: &str) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        let runs = "SELECT id FROM runs WHERE installation = ?1";
+        for table in ["results", "sensitive_values", "outputs"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE run_id IN ({runs})"),
+                params![name],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute("DELETE FROM runs WHERE installation = ?1", params![name])
+            .map_err(sql)?;
+        let existed = tx
+            .execute("DELETE FROM installations WHERE name = ?1", params![name])
+            .map_err(sql)?
+            > 0;
+        tx.commit().map_err(sql)?;
+        Ok(existed)
+    }
+
     /// The parameters (JSON object) of the last successful run.
     pub fn last_parameters(&self, installation: &str) -> Result<Option<String>, StoreError> {
         self.conn
@@ -616,6 +643,54 @@ mod tests {
         assert_eq!(
             s.installation("i").unwrap().unwrap().status,
             InstallationStatus::Installed
+        );
+    }
+
+    #[test]
+    fn deleting_an_installation_removes_everything_it_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("state.db")).unwrap();
+        let outputs = vec![("token".to_string(), "s3cret".to_string(), true)];
+        let steps = vec![StepRecord {
+            index: 0,
+            mixin: "exec".into(),
+            description: "d".into(),
+            status: StepStatus::Succeeded,
+            message: None,
+            logs: String::new(),
+            duration_ms: 1,
+        }];
+        for inst in ["gone", "kept"] {
+            s.record(&RunRecord {
+                installation: inst,
+                bundle: "b",
+                version: "1",
+                manifest: "m",
+                action: "install",
+                error: None,
+                parameters: "{}",
+                steps: &steps,
+                outputs: &outputs,
+                started: now(),
+            })
+            .unwrap();
+        }
+        assert!(s.delete_installation("gone").unwrap());
+        assert!(!s.delete_installation("gone").unwrap());
+        assert!(s.installation("gone").unwrap().is_none());
+        assert!(s.runs("gone").unwrap().is_empty());
+        let left: i64 = s
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM results) + (SELECT COUNT(*) FROM outputs) + (SELECT COUNT(*) FROM sensitive_values)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 3, "only the kept installation's rows remain");
+        assert_eq!(
+            s.outputs("kept", true).unwrap()[0].value.as_deref(),
+            Some("s3cret")
         );
     }
 

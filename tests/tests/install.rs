@@ -474,3 +474,69 @@ echo "seen token=$t region=[$REGION]"
     assert_eq!(value("ungranted"), "seen token=no region=[]");
     assert!(!run.all().contains("s3cret-value"), "{}", run.all());
 }
+
+#[test]
+fn installations_are_managed_like_porters() {
+    let sb = Sandbox::new();
+    let cred = ["--cred", "api-token=value:tok-abcdefgh"];
+    let mut args = vec!["install", "-i", "app"];
+    let ex = example();
+    args.push(&ex);
+    args.extend_from_slice(&cred);
+    sb.wasmix(&args).expect_code(0);
+
+    let runs = sb.wasmix(&["installation", "runs", "app"]);
+    runs.expect_code(0)
+        .expect_stdout("install")
+        .expect_stdout("succeeded");
+    let logs = sb.wasmix(&["installation", "logs", "app"]);
+    logs.expect_code(0)
+        .expect_stdout("install succeeded")
+        .expect_stdout("(exec)");
+    sb.wasmix(&["installation", "logs", "app", "--run", "99"])
+        .expect_code(2)
+        .expect_stderr("has no run 99");
+    // The raw value, nothing around it.
+    let shown = sb.wasmix(&["installation", "outputs", "app", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&shown.stdout()).unwrap();
+    let message = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "message")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = sb.wasmix(&["installation", "output", "show", "app", "message"]);
+    raw.expect_code(0);
+    assert_eq!(raw.stdout(), message);
+    sb.wasmix(&["installation", "output", "show", "app", "nope"])
+        .expect_code(2)
+        .expect_stderr("has no output \"nope\"");
+
+    // Still installed: delete needs --force or an uninstall first.
+    sb.wasmix(&["installation", "delete", "app"])
+        .expect_code(2)
+        .expect_stderr("uninstall it first");
+
+    // Another bundle may not take the installation over without --force.
+    let other = "schemaVersion: 1.0.0\nname: other\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\nuninstall:\n  - exec:\n      command: echo\nupgrade:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
+    let b = sb.bundle("other", other, &[]);
+    sb.wasmix(&["upgrade", b.to_str().unwrap(), "-i", "app"])
+        .expect_code(2)
+        .expect_stderr("was made from bundle \"hello-wasmix\", not \"other\"");
+
+    // Uninstall by name alone, from a directory with no bundle: the
+    // installation remembers where its bundle is.
+    let mut args = vec!["uninstall", "-i", "app"];
+    args.extend_from_slice(&cred);
+    sb.wasmix(&args)
+        .expect_code(0)
+        .expect_stdout("uninstall of app succeeded");
+    sb.wasmix(&["installation", "delete", "app"])
+        .expect_code(0)
+        .expect_stdout("deleted installation app");
+    sb.wasmix(&["installation", "list"])
+        .expect_stdout("no installations");
+}

@@ -7,6 +7,7 @@ use super::{
 };
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
 use wasmix::plan::BundlePlan;
@@ -51,9 +52,9 @@ impl From<Pull> for PullPolicy {
 /// What every action command takes.
 #[derive(Args)]
 pub struct ActionArgs {
-    /// Bundle directory or manifest file
-    #[arg(default_value = ".")]
-    pub path: std::path::PathBuf,
+    /// Bundle directory or manifest file [default: the one the installation
+    /// was last run from, else the current directory]
+    pub path: Option<std::path::PathBuf>,
     /// Installation name [default: the bundle's name]
     #[arg(long, short = 'i')]
     pub installation: Option<String>,
@@ -75,6 +76,9 @@ pub struct ActionArgs {
     /// Accept capabilities the manifest grants beyond its lock file
     #[arg(long)]
     pub accept_capabilities: bool,
+    /// Run on an installation made from a bundle of another name
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A runtime for `plans`: the engine's instance pool sized from the plan,
@@ -123,7 +127,10 @@ pub fn invoke(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure>
 }
 
 fn inputs(args: &ActionArgs) -> Result<Inputs, Failure> {
-    let mut inputs = Inputs::default();
+    let mut inputs = Inputs {
+        force: args.force,
+        ..Inputs::default()
+    };
     inputs
         .parameters
         .extend(parse_pairs(&args.params, "param")?);
@@ -143,9 +150,23 @@ fn inputs(args: &ActionArgs) -> Result<Inputs, Failure> {
     Ok(inputs)
 }
 
+/// The bundle to run: the one named, else (for an existing installation)
+/// the one it was last run from, else the current directory.
+fn bundle_path(cli: &Cli, action: &str, args: &ActionArgs) -> Result<PathBuf, Failure> {
+    if let Some(p) = &args.path {
+        return Ok(p.clone());
+    }
+    if let (Some(name), false) = (&args.installation, action == "install") {
+        if let Some(i) = open_store(cli)?.installation(name)? {
+            return Ok(PathBuf::from(i.manifest));
+        }
+    }
+    Ok(PathBuf::from("."))
+}
+
 /// Run `action` of the bundle at `args.path`.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
-    let manifest = load_manifest(&args.path)?;
+    let manifest = load_manifest(&bundle_path(cli, action, args)?)?;
     let inputs = inputs(args)?;
     let installation = args
         .installation

@@ -1,4 +1,5 @@
-//! `wasmix installation list | show | outputs`: what the state store knows.
+//! `wasmix installation list | show | runs | logs | outputs | output show |
+//! delete`: what the state store knows about installations.
 
 use super::output::print_json;
 use super::{bad_input, open_store, Cli, Failure, Format};
@@ -25,6 +26,43 @@ pub enum InstallationCommand {
         /// Print sensitive values instead of masking them
         #[arg(long)]
         show_sensitive: bool,
+    },
+    /// One output of an installation
+    #[command(subcommand)]
+    Output(OutputCommand),
+    /// List an installation's runs, newest first
+    Runs {
+        /// Installation name
+        name: String,
+    },
+    /// Print the logs of an installation's run (the latest by default)
+    Logs {
+        /// Installation name
+        name: String,
+        /// The run (see `installation runs`)
+        #[arg(long)]
+        run: Option<i64>,
+    },
+    /// Forget an installation and everything recorded about it
+    Delete {
+        /// Installation name
+        name: String,
+        /// Delete it even though it is still installed (its resources stay where they are)
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `wasmix installation output …`
+#[derive(Subcommand)]
+pub enum OutputCommand {
+    /// Print one output's raw value, as Porter's `installation output show` does
+    Show {
+        /// Installation name
+        name: String,
+        /// Output name
+        #[arg(value_name = "OUTPUT")]
+        output_name: String,
     },
 }
 
@@ -88,9 +126,116 @@ fn no_such(name: &str) -> Failure {
 
 /// Run an `installation` subcommand.
 pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
-    let store = open_store(cli)?;
+    let mut store = open_store(cli)?;
     let json = cli.output == Format::Json;
     match c {
+        InstallationCommand::Runs { name } => {
+            store.installation(name)?.ok_or_else(|| no_such(name))?;
+            let runs = store.runs(name)?;
+            if json {
+                let docs: Vec<RunDoc<'_>> = runs.iter().map(Into::into).collect();
+                print_json(&docs)?;
+            } else {
+                println!(
+                    "{:>4} {:<12} {:<10} {:<20} ERROR",
+                    "RUN", "ACTION", "STATUS", "STARTED"
+                );
+                for r in runs {
+                    println!(
+                        "{:>4} {:<12} {:<10} {:<20} {}",
+                        r.id,
+                        r.action,
+                        r.status,
+                        r.started,
+                        r.error.as_deref().map(sanitize).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        InstallationCommand::Logs { name, run } => {
+            store.installation(name)?.ok_or_else(|| no_such(name))?;
+            let runs = store.runs(name)?;
+            let chosen = match run {
+                Some(id) => runs.iter().find(|r| r.id == *id).ok_or_else(|| {
+                    bad_input(anyhow!(
+                        "installation {name:?} has no run {id}; see `wasmix installation runs {name}`"
+                    ))
+                })?,
+                None => runs
+                    .first()
+                    .ok_or_else(|| bad_input(anyhow!("installation {name:?} has no runs")))?,
+            };
+            let results = store.results(chosen.id)?;
+            if json {
+                #[derive(serde::Serialize)]
+                struct StepLogDoc<'a> {
+                    index: usize,
+                    mixin: &'a str,
+                    description: &'a str,
+                    status: wasmix::store::StepStatus,
+                    message: Option<&'a str>,
+                    logs: &'a str,
+                }
+                let docs: Vec<StepLogDoc<'_>> = results
+                    .iter()
+                    .map(|s| StepLogDoc {
+                        index: s.index,
+                        mixin: &s.mixin,
+                        description: &s.description,
+                        status: s.status,
+                        message: s.message.as_deref(),
+                        logs: &s.logs,
+                    })
+                    .collect();
+                print_json(&docs)?;
+            } else {
+                println!(
+                    "run {} of {name}: {} {}",
+                    chosen.id, chosen.action, chosen.status
+                );
+                for s in results {
+                    println!(
+                        "[{}] {} ({}): {}",
+                        s.index + 1,
+                        sanitize(&s.description),
+                        s.mixin,
+                        s.status
+                    );
+                    for line in s.logs.lines() {
+                        println!("      {}", sanitize(line));
+                    }
+                    if let Some(m) = &s.message {
+                        println!("      {}", sanitize(m));
+                    }
+                }
+            }
+        }
+        InstallationCommand::Delete { name, force } => {
+            let inst = store.installation(name)?.ok_or_else(|| no_such(name))?;
+            if inst.status != InstallationStatus::Uninstalled && !force {
+                return Err(bad_input(anyhow!(
+                    "installation {name:?} is {}; uninstall it first (`wasmix uninstall -i {name}`), \
+                     or pass --force to forget it and leave its resources where they are",
+                    inst.status
+                )));
+            }
+            store.delete_installation(name)?;
+            println!("deleted installation {name}");
+        }
+        InstallationCommand::Output(OutputCommand::Show {
+            name,
+            output_name: output,
+        }) => {
+            store.installation(name)?.ok_or_else(|| no_such(name))?;
+            let outputs = store.outputs(name, true)?;
+            let o = outputs.iter().find(|o| &o.name == output).ok_or_else(|| {
+                bad_input(anyhow!(
+                    "installation {name:?} has no output {output:?}; see `wasmix installation outputs {name}`"
+                ))
+            })?;
+            // Raw, for scripts: `$(wasmix installation output show app url)`.
+            print!("{}", o.value.as_deref().unwrap_or_default());
+        }
         InstallationCommand::List => {
             let all = store.installations()?;
             if json {

@@ -59,7 +59,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "WASMIX_MIXIN_PATH")]
     pub mixin_path: Option<String>,
     /// Output format
-    #[arg(long, short, global = true, value_enum, default_value_t = Format::Text)]
+    // The id is not `output`: `installation output show` has a subcommand
+    // of that name, and global ids and subcommand names share one space.
+    #[arg(id = "format", long = "output", short = 'o', global = true, value_enum, default_value_t = Format::Text)]
     pub output: Format,
     /// Never touch the network: mixins must be in the cache
     #[arg(long, global = true)]

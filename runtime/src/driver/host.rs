@@ -8,7 +8,7 @@
 use super::{Completed, Driver, DriverError, EnvValue, Request, RunLimits};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
 
 /// The only `PATH` host commands see.
 pub const FIXED_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -66,25 +66,24 @@ impl Driver for HostDriver {
             .stderr
             .take()
             .map(|s| std::thread::spawn(move || read_capped(s, cap)));
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() >= limits.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(DriverError::Timeout {
-                        program: request.program.clone(),
-                        seconds: limits.timeout.as_secs(),
-                    });
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-                Err(source) => {
-                    return Err(DriverError::Spawn {
-                        program: request.program.clone(),
-                        source,
-                    })
-                }
+        // Woken by the child's exit, not by polling; killed at the deadline.
+        let status = match child.wait_timeout(limits.timeout) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DriverError::Timeout {
+                    program: request.program.clone(),
+                    seconds: limits.timeout.as_secs(),
+                });
+            }
+            Err(source) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DriverError::Spawn {
+                    program: request.program.clone(),
+                    source,
+                });
             }
         };
         let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {

@@ -13,6 +13,9 @@ pub struct Inputs {
     pub parameters: BTreeMap<String, String>,
     /// Credential values, by name (already read from their sources).
     pub credentials: BTreeMap<String, String>,
+    /// Run even though the installation was made from a bundle of another
+    /// name (`--force`).
+    pub force: bool,
 }
 
 /// What an earlier run of the installation left for this one.

@@ -58,7 +58,7 @@ impl Runtime {
         if interrupt::requested() {
             return Err(not_started());
         }
-        check_installation(store, manifest, action, installation)?;
+        check_installation(store, manifest, action, installation, inputs.force)?;
         let previous = Previous {
             outputs: store
                 .outputs(installation, true)?
@@ -179,7 +179,13 @@ impl Runtime {
             installation,
             bundle: &manifest.name,
             version: &manifest.version,
-            manifest: &manifest.file.display().to_string(),
+            // Absolute, so `wasmix uninstall -i NAME` finds it from anywhere.
+            manifest: &manifest
+                .file
+                .canonicalize()
+                .unwrap_or_else(|_| manifest.file.clone())
+                .display()
+                .to_string(),
             action,
             error: error.as_deref(),
             parameters: &record::public_parameters(manifest, &params),
@@ -255,6 +261,7 @@ fn check_installation(
     manifest: &Manifest,
     action: &str,
     installation: &str,
+    force: bool,
 ) -> Result<(), RunError> {
     let refuse = |reason: &str| {
         Err(RunError::Installation {
@@ -275,6 +282,10 @@ fn check_installation(
                 refuse("does not exist; run `wasmix install` first")
             }
         }
+        (_, Some(i)) if i.bundle != manifest.name && !force => refuse(&format!(
+            "was made from bundle {:?}, not {:?}; pass --force to {action} it with this bundle",
+            i.bundle, manifest.name
+        )),
         (_, Some(i)) if i.status == InstallationStatus::Uninstalled => {
             refuse("was uninstalled; run `wasmix install` to install it again")
         }

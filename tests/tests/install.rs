@@ -540,3 +540,35 @@ fn installations_are_managed_like_porters() {
     sb.wasmix(&["installation", "list"])
         .expect_stdout("no installations");
 }
+
+#[test]
+fn output_json_is_honoured_by_every_command() {
+    let sb = Sandbox::new();
+    let json = |args: &[&str], env: &[(&str, &str)]| -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        let run = sb.wasmix_env(&all, env);
+        run.expect_code(0);
+        serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{}", run.all()))
+    };
+    let trust = json(&["trust", "show"], &[]);
+    assert_eq!(trust["builtIn"], true);
+    assert!(trust["hash"].as_str().is_some_and(|h| !h.is_empty()));
+    let prune = json(&["cache", "prune"], &[]);
+    assert_eq!(prune["removedFiles"], 0);
+    let prefix = sb.home().join("k");
+    let key = json(
+        &[
+            "key",
+            "generate",
+            "--output-key-prefix",
+            prefix.to_str().unwrap(),
+        ],
+        &[("COSIGN_PASSWORD", "pw")],
+    );
+    assert!(key["public"].as_str().unwrap().ends_with("k.pub"));
+    let lock = json(&["lock", &example()], &[]);
+    assert!(lock["lockFile"].as_str().unwrap().ends_with("wasmix.lock"));
+    assert_eq!(lock["mixins"], serde_json::json!({}));
+}

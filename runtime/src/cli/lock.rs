@@ -1,7 +1,7 @@
 //! `wasmix lock`: pin the bundle's registry mixins by digest and record
 //! every step's grants in `wasmix.lock`.
 
-use super::{load_manifest, oci_source, Cli, Failure};
+use super::{load_manifest, oci_source, Cli, Failure, Format};
 use clap::Args;
 use std::path::PathBuf;
 use wasmix::lock::{self, LOCK_FILE};
@@ -39,9 +39,26 @@ pub fn run(cli: &Cli, a: &LockArgs) -> Result<u8, Failure> {
         a.accept_capabilities,
         &pins,
     )?;
+    let file = manifest.dir.join(LOCK_FILE);
+    if cli.output == Format::Json {
+        let mixins: std::collections::BTreeMap<_, _> = pins
+            .iter()
+            .map(|(name, p)| {
+                (
+                    name,
+                    serde_json::json!({"reference": p.reference, "digest": p.digest}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"lockFile": file, "mixins": mixins})
+        );
+        return Ok(0);
+    }
     for (name, p) in &pins {
         println!("{name}: {}@{}", p.reference, p.digest);
     }
-    println!("{} is up to date", manifest.dir.join(LOCK_FILE).display());
+    println!("{} is up to date", file.display());
     Ok(0)
 }

@@ -81,7 +81,14 @@ pub enum CacheCommand {
 pub fn cache(cli: &Cli, c: &CacheCommand) -> Result<u8, Failure> {
     let CacheCommand::Prune = c;
     let (files, bytes) = oci_source(cli)?.cache.prune()?;
-    println!("removed {files} file(s), {bytes} bytes");
+    if cli.output == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"removedFiles": files, "removedBytes": bytes})
+        );
+    } else {
+        println!("removed {files} file(s), {bytes} bytes");
+    }
     Ok(0)
 }
 
@@ -243,9 +250,13 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                     "no cached artifact matches {reference:?}; see `wasmix mixin list`"
                 )));
             }
-            println!(
-                "removed {n} cached artifact(s); run `wasmix cache prune` to free their blobs"
-            );
+            if json {
+                println!("{}", serde_json::json!({"removed": n}));
+            } else {
+                println!(
+                    "removed {n} cached artifact(s); run `wasmix cache prune` to free their blobs"
+                );
+            }
         }
         MixinCommand::Save { references, out } => {
             let items = references
@@ -253,11 +264,23 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 .map(|r| Ok((r.clone(), cached_or_pulled(&oci, r)?)))
                 .collect::<Result<Vec<_>, Failure>>()?;
             wasmix::oci::layout::save(&oci.cache, &items, out, max_layer)?;
-            println!("saved {} artifact(s) to {}", items.len(), out.display());
+            if json {
+                let saved: Vec<_> = items
+                    .iter()
+                    .map(|(r, d)| serde_json::json!({"reference": r, "digest": d}))
+                    .collect();
+                println!("{}", serde_json::json!({"directory": out, "saved": saved}));
+            } else {
+                println!("saved {} artifact(s) to {}", items.len(), out.display());
+            }
         }
         MixinCommand::Load { dir } => {
             let loaded = wasmix::oci::layout::load(&oci.cache, dir, max_layer)?;
-            println!("loaded {}", loaded.join(", "));
+            if json {
+                println!("{}", serde_json::json!({"loaded": loaded}));
+            } else {
+                println!("loaded {}", loaded.join(", "));
+            }
         }
     }
     Ok(0)

@@ -163,7 +163,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Mixin(c) => mixin::run(cli, c),
         Command::Cache(c) => mixin::cache(cli, c),
         Command::Registry(c) => registry::run(cli, c),
-        Command::Key(c) => signing::key(c),
+        Command::Key(c) => signing::key(cli, c),
         Command::Trust(c) => signing::trust(cli, c),
         Command::Lock(a) => lock::run(cli, a),
     }

@@ -38,9 +38,16 @@ pub fn run(cli: &Cli, c: &RegistryCommand) -> Result<u8, Failure> {
         .clone()
         .ok_or_else(|| anyhow!("no Docker config path: set HOME or DOCKER_CONFIG"))?;
     wasmix::oci::client::save_login(&path, host, username, password)?;
-    println!(
-        "login succeeded; credentials for {host} saved in {}",
-        path.display()
-    );
+    if cli.output == super::Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"registry": host, "username": username, "config": path})
+        );
+    } else {
+        println!(
+            "login succeeded; credentials for {host} saved in {}",
+            path.display()
+        );
+    }
     Ok(0)
 }

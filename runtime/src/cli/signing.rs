@@ -112,7 +112,7 @@ fn pairs(items: &[String]) -> Result<BTreeMap<String, String>, Failure> {
 }
 
 /// `wasmix key generate`
-pub fn key(c: &KeyCommand) -> Result<u8, Failure> {
+pub fn key(cli: &Cli, c: &KeyCommand) -> Result<u8, Failure> {
     let KeyCommand::Generate { output_key_prefix } = c;
     let private = output_key_prefix.with_extension("key");
     let public = output_key_prefix.with_extension("pub");
@@ -137,6 +137,13 @@ pub fn key(c: &KeyCommand) -> Result<u8, Failure> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644))?;
+    }
+    if cli.output == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({"private": private, "public": public, "key": pair.public().id()})
+        );
+        return Ok(0);
     }
     println!(
         "wrote {} (private, encrypted) and {} (public), key {}",
@@ -319,6 +326,18 @@ pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs) -> Result<u8, Failu
 pub fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8, Failure> {
     let TrustCommand::Show = c;
     let policy = policy(cli)?;
+    if cli.output == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "source": policy.source,
+                "hash": policy.hash(),
+                "builtIn": policy.source.starts_with("built-in"),
+                "policy": policy.to_string(),
+            })
+        );
+        return Ok(0);
+    }
     print!("{policy}");
     if policy.source.starts_with("built-in") {
         println!(

@@ -30,6 +30,7 @@ fn small_limits() -> Limits {
         max_driver_calls: 3,
         max_output_bytes: 1 << 20,
         max_log_lines: 100,
+        max_log_bytes: 1 << 20,
     }
 }
 
@@ -293,4 +294,44 @@ fn the_instance_pool_fits_the_largest_step() {
         )
         .unwrap();
     assert!(o.succeeded(), "{:?}", o.error);
+}
+
+#[test]
+fn log_floods_stop_at_the_steps_byte_budget_with_one_notice() {
+    let sb = Sandbox::new();
+    let rt = runtime(Limits::default(), None);
+    let mut store = Store::open(&sb.home().join("state.db")).unwrap();
+    // 64 KiB budget from the manifest; the mixin tries 2 MiB of logs.
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "flood",
+        "{}\n      limits: {logs: 64Ki}",
+        &["{kind: log-flood, lines: 512, bytes: 4096}"],
+    );
+    assert!(o.succeeded(), "{:?}", o.error);
+    let logs = &o.steps[0].logs;
+    assert_eq!(
+        logs.matches("reached its log budget").count(),
+        1,
+        "one notice"
+    );
+    assert!(
+        logs.len() < (64 << 10) + 4096,
+        "stored {} bytes",
+        logs.len()
+    );
+    // The default budget (1 MiB) holds too.
+    let o = install(
+        &rt,
+        &sb,
+        &mut store,
+        "flood2",
+        "{}",
+        &["{kind: log-flood, lines: 1024, bytes: 4096}"],
+    );
+    let logs = &o.steps[0].logs;
+    assert!(logs.contains("reached its log budget"));
+    assert!(logs.len() < (1 << 20) + 4096, "stored {} bytes", logs.len());
 }

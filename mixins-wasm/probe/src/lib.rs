@@ -79,6 +79,10 @@ enum Attempt {
     Log {
         text: String,
     },
+    LogFlood {
+        lines: u32,
+        bytes: usize,
+    },
     Output {
         name: String,
         value: String,
@@ -214,6 +218,13 @@ impl Mixin for Probe {
                 Attempt::Log { text } => {
                     log::info(&text);
                     "ok:logged".into()
+                }
+                Attempt::LogFlood { lines, bytes } => {
+                    let line = "f".repeat(bytes);
+                    for _ in 0..lines {
+                        log::info(&line);
+                    }
+                    "ok:flooded".into()
                 }
                 Attempt::Output { name, value } => {
                     extra.push(Output::text(name, value));

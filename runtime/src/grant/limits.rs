@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Log lines kept per step.
     pub max_log_lines: usize,
+    /// Bytes of log lines kept per step.
+    pub max_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_driver_calls: 64,
             max_output_bytes: 4 << 20,
             max_log_lines: 10_000,
+            max_log_bytes: 1 << 20,
         }
     }
 }
@@ -51,6 +54,8 @@ pub struct LimitOverrides {
     pub max_output_bytes: Option<usize>,
     /// Driver requests the step may make.
     pub max_driver_calls: Option<u32>,
+    /// Bytes of log lines the step may emit.
+    pub max_log_bytes: Option<usize>,
 }
 
 impl LimitOverrides {
@@ -63,6 +68,7 @@ impl LimitOverrides {
             max_output_bytes: self.max_output_bytes.unwrap_or(base.max_output_bytes),
             max_driver_calls: self.max_driver_calls.unwrap_or(base.max_driver_calls),
             max_log_lines: base.max_log_lines,
+            max_log_bytes: self.max_log_bytes.unwrap_or(base.max_log_bytes),
         }
     }
 }
@@ -86,6 +92,10 @@ pub(super) fn add(b: &mut GrantBuilder<'_>, spec: &LimitSpec) -> Result<(), Gran
     if let Some(c) = &spec.outputs {
         o.max_output_bytes = Some(parse_size(c).map_err(|e| b.error(".outputs", e))?);
         b.note(CapabilityKind::Limit, format!("outputs {c}"));
+    }
+    if let Some(l) = &spec.logs {
+        o.max_log_bytes = Some(parse_size(l).map_err(|e| b.error(".logs", e))?);
+        b.note(CapabilityKind::Limit, format!("logs {l}"));
     }
     if let Some(r) = spec.requests {
         o.max_driver_calls = Some(r);

@@ -412,6 +412,9 @@ pub struct LimitSpec {
     /// Driver requests per step.
     #[serde(default)]
     pub requests: Option<u32>,
+    /// Bytes of log lines a step may emit, e.g. `256Ki`.
+    #[serde(default)]
+    pub logs: Option<String>,
 }
 
 /// The credentials part of a grant.

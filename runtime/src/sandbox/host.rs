@@ -20,7 +20,20 @@ impl types::Host for StepState {}
 impl log::Host for StepState {
     fn emit(&mut self, level: log::Level, message: String) {
         let a = &mut self.access;
-        if a.logs.len() >= a.limits.max_log_lines {
+        if a.log_budget_hit {
+            return;
+        }
+        let room = a.limits.max_log_bytes.saturating_sub(a.log_bytes);
+        if a.logs.len() >= a.limits.max_log_lines || room == 0 {
+            // Said once; what follows is dropped, never stored or printed.
+            a.log_budget_hit = true;
+            a.logs.push(LogLine {
+                level: LogLevel::Warn,
+                message: format!(
+                    "this step reached its log budget ({} lines, {} bytes); its further log lines were dropped",
+                    a.limits.max_log_lines, a.limits.max_log_bytes
+                ),
+            });
             return;
         }
         let level = match level {
@@ -30,10 +43,21 @@ impl log::Host for StepState {
             log::Level::Warn => LogLevel::Warn,
             log::Level::Error => LogLevel::Error,
         };
-        let capped: String = message.chars().take(a.limits.output_cap).collect();
-        let message = a.redactor.redact(&capped);
+        let cap = a.limits.output_cap.min(room);
+        let capped = &message[..floor_boundary(&message, cap)];
+        a.log_bytes += capped.len();
+        let message = a.redactor.redact(capped);
         a.logs.push(LogLine { level, message });
     }
+}
+
+/// The largest index ≤ `max` that is a char boundary of `s`.
+fn floor_boundary(s: &str, max: usize) -> usize {
+    let mut i = max.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 impl Access {

@@ -182,6 +182,10 @@ pub(crate) struct Access {
     pub(crate) deadline: Instant,
     pub(crate) redactor: Redactor,
     pub(crate) logs: Vec<LogLine>,
+    /// Bytes of log text kept so far.
+    pub(crate) log_bytes: usize,
+    /// The log budget was reached and said so.
+    pub(crate) log_budget_hit: bool,
     pub(crate) denials: Vec<String>,
     pub(crate) driver_calls: u32,
     pub(crate) labels: Vec<(String, String)>,
@@ -247,6 +251,8 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         deadline: Instant::now() + Duration::from_secs(10),
         redactor: Redactor::default(),
         logs: Vec::new(),
+        log_bytes: 0,
+        log_budget_hit: false,
         denials: Vec::new(),
         driver_calls: 0,
         labels: Vec::new(),
@@ -384,6 +390,8 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         deadline: later(started, input.limits.deadline),
         redactor: input.redactor.clone(),
         logs: Vec::new(),
+        log_bytes: 0,
+        log_budget_hit: false,
         denials: Vec::new(),
         driver_calls: 0,
         labels: vec![

@@ -6,6 +6,7 @@ use super::bindings::wasmix::mixin::{credentials, driver, log, types};
 use super::step::{Access, LogLevel, LogLine, StepState};
 use crate::driver::{EnvValue, Request, RunLimits};
 use crate::grant::CredentialAccess;
+use crate::redact::mask_bytes;
 use std::time::Instant;
 use wasmtime::component::Resource;
 
@@ -132,10 +133,12 @@ impl driver::Host for StepState {
             output_cap: a.limits.output_cap,
         };
         match driver.run(&request, limits) {
+            // A credential granted for use only stays unread: whatever a
+            // command prints of it comes back masked.
             Ok(done) => Ok(driver::Completed {
                 exit_code: done.exit_code,
-                stdout: done.stdout,
-                stderr: done.stderr,
+                stdout: mask_bytes(&done.stdout, &a.use_only_forms),
+                stderr: mask_bytes(&done.stderr, &a.use_only_forms),
             }),
             Err(e) => Err(a.redactor.redact(&e.to_string())),
         }

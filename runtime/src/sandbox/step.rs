@@ -176,6 +176,9 @@ pub(crate) struct Access {
     pub(crate) secrets: BTreeMap<String, String>,
     /// Parameters granted as environment variables, for commands too.
     pub(crate) param_env: Vec<(String, String)>,
+    /// The printable forms of every credential this step may use but not
+    /// read: masked in what commands return to the mixin.
+    pub(crate) use_only_forms: Vec<Vec<u8>>,
     pub(crate) driver: Option<Arc<dyn Driver>>,
     pub(crate) bundle_dir: PathBuf,
     pub(crate) limits: Limits,
@@ -238,6 +241,21 @@ fn later(from: Instant, d: Duration) -> Instant {
         .unwrap_or(from)
 }
 
+/// What a command might print of the credentials `grant` lets the step
+/// use but not read.
+fn use_only_forms(grant: &Grant, secrets: &BTreeMap<String, String>) -> Vec<Vec<u8>> {
+    let mut forms: Vec<Vec<u8>> = grant
+        .credentials
+        .iter()
+        .filter(|(_, access)| **access == crate::grant::CredentialAccess::Use)
+        .filter_map(|(name, _)| secrets.get(name))
+        .flat_map(|v| crate::redact::encodings(v))
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
 /// A store with no capabilities at all, for `describe` and `lint`.
 fn bare_store(engine: &Engine) -> Store<StepState> {
     let limits = Limits::default();
@@ -245,6 +263,7 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         grant: Grant::default(),
         secrets: BTreeMap::new(),
         param_env: Vec::new(),
+        use_only_forms: Vec::new(),
         driver: None,
         bundle_dir: PathBuf::new(),
         limits,
@@ -380,10 +399,12 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         Ok(x) => x,
         Err(e) => return fail(e),
     };
+    let use_only_forms = use_only_forms(input.grant, &input.secrets);
     let access = Access {
         grant: input.grant.clone(),
         secrets: input.secrets,
         param_env: input.env.clone(),
+        use_only_forms,
         driver: Some(input.driver),
         bundle_dir: input.bundle_dir.to_path_buf(),
         limits: input.limits,

@@ -572,3 +572,63 @@ fn output_json_is_honoured_by_every_command() {
     assert!(lock["lockFile"].as_str().unwrap().ends_with("wasmix.lock"));
     assert_eq!(lock["mixins"], serde_json::json!({}));
 }
+
+#[test]
+fn a_step_names_an_earlier_steps_outputs_by_its_id() {
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: ids
+version: 0.1.0
+mixins: [exec]
+outputs:
+  - name: echoed
+install:
+  - exec:
+      id: make
+      description: make a value
+      command: echo
+      arguments: [made-here]
+      grants: {commands: [echo]}
+      outputs: [{name: value, regex: "(made-\\S+)"}]
+  - exec:
+      description: use it
+      command: echo
+      arguments: ["got ${ steps.make.outputs.value }"]
+      grants: {commands: [echo]}
+      outputs: [{name: echoed, regex: "(got .*)"}]
+uninstall:
+  - exec:
+      command: echo
+"#;
+    let b = sb.bundle("ids", m, &[]);
+    sb.wasmix(&["install", b.to_str().unwrap()]).expect_code(0);
+    sb.wasmix(&["installation", "output", "show", "ids", "echoed"])
+        .expect_code(0)
+        .expect_stdout("got made-here");
+
+    // Naming a step that runs later is an error at that step, located.
+    let later = m.replace("      id: make\n", "").replace(
+        "      description: use it\n",
+        "      id: make\n      description: use it\n",
+    );
+    let b = sb.bundle("later", &later, &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap(), "-i", "later"]);
+    run.expect_code(1)
+        .expect_stdout("porter.yaml:18:")
+        .expect_stdout("step \"make\" has not run before this step");
+
+    // Two steps with one id, and an id that is not a name, are refused by lint.
+    let twice = m.replace(
+        "      description: use it\n",
+        "      id: make\n      description: use it\n",
+    );
+    let b = sb.bundle("twice", &twice, &[]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("install[1].exec.id: another step of install already has id \"make\"");
+    let bad = m.replace("id: make", "id: \"9 lives\"");
+    let b = sb.bundle("badid", &bad, &[]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("install[0].exec.id: a step id is a name");
+}

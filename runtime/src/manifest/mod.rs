@@ -549,6 +549,7 @@ impl Loader<'_> {
         };
         let mut steps = Vec::new();
         let mut empty = false;
+        let mut seen_ids = std::collections::BTreeSet::new();
         for (i, item) in items.into_iter().enumerate() {
             let path = format!("{action}[{i}]");
             let Value::Mapping(m) = item else {
@@ -593,10 +594,38 @@ impl Loader<'_> {
                     limits: LimitSpec::default(),
                     path: body_path,
                     index: i,
+                    id: None,
                 });
                 continue;
             }
-            let (body, grants, limits) = self.split_runtime_keys(&body_path, body)?;
+            let (mut body, grants, limits) = self.split_runtime_keys(&body_path, body)?;
+            let id = match body.as_mapping_mut().and_then(|m| m.remove("id")) {
+                None => None,
+                Some(Value::String(id)) if valid_step_id(&id) => {
+                    if !seen_ids.insert(id.clone()) {
+                        self.problem(
+                            &join(&body_path, "id"),
+                            format!(
+                                "another step of {action} already has id {id:?}; ids name one step"
+                            ),
+                        );
+                    }
+                    Some(id)
+                }
+                Some(other) => {
+                    self.problem(
+                        &join(&body_path, "id"),
+                        format!(
+                            "a step id is a name of letters, digits, `-` and `_` starting with a letter, found {}",
+                            match &other {
+                                Value::String(s) => format!("{s:?}"),
+                                v => kind_of(v).to_string(),
+                            }
+                        ),
+                    );
+                    None
+                }
+            };
             let description = body
                 .get("description")
                 .and_then(Value::as_str)
@@ -609,6 +638,7 @@ impl Loader<'_> {
                 limits,
                 path: body_path,
                 index: i,
+                id,
             });
         }
         if empty {
@@ -619,6 +649,13 @@ impl Loader<'_> {
         }
         Some(steps)
     }
+}
+
+/// A step id: a letter, then letters, digits, `-` or `_`.
+fn valid_step_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Turn serde_path_to_error's path into ours (`a[0].b`).

@@ -343,6 +343,9 @@ pub struct Step {
     pub path: String,
     /// Position in its action, from 0.
     pub index: usize,
+    /// The step's `id:`, by which later steps name its outputs
+    /// (`${ steps.ID.outputs.NAME }`); taken out of the body like `grants`.
+    pub id: Option<String>,
 }
 
 /// Capabilities as written in `porter.yaml` under `grants:`, on a mixin

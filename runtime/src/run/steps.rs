@@ -81,6 +81,7 @@ impl Runtime {
 
         let started = store::now();
         let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let mut by_step: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut records = Vec::new();
         let mut error = None;
         let mut interrupted = false;
@@ -114,6 +115,7 @@ impl Runtime {
                 credentials: &creds,
                 produced: &produced,
                 previous_outputs: &previous.outputs,
+                by_step: &by_step,
                 grant: &planned.grant,
             };
             let report = match render(manifest, planned, &vars) {
@@ -140,6 +142,15 @@ impl Runtime {
                     )),
             };
             if let (Ok(outputs), None) = (&report.result, &failure) {
+                if let Some(id) = &step.id {
+                    by_step.insert(
+                        id.clone(),
+                        outputs
+                            .iter()
+                            .map(|o| (o.name.clone(), o.value.clone()))
+                            .collect(),
+                    );
+                }
                 for o in outputs {
                     let sensitive = o.sensitive || redactor.contains_secret(&o.value);
                     if sensitive {

@@ -21,6 +21,8 @@ pub struct Variables<'a> {
     pub produced: &'a BTreeMap<String, (String, bool)>,
     /// Outputs earlier runs of the installation left.
     pub previous_outputs: &'a BTreeMap<String, String>,
+    /// Outputs of earlier steps of this run that have an `id`, by id.
+    pub by_step: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// The step's grant (`env.*` needs the variable granted).
     pub grant: &'a Grant,
 }
@@ -62,6 +64,22 @@ impl Variables<'_> {
                 .map(|(v, _)| v.clone())
                 .or_else(|| self.previous_outputs.get(*o).cloned())
                 .ok_or_else(|| format!("no earlier step or run produced output {o:?}")),
+            ["steps", id, "outputs", o] => match self.by_step.get(*id) {
+                Some(outputs) => outputs
+                    .get(*o)
+                    .cloned()
+                    .ok_or_else(|| format!("step {id:?} produced no output {o:?}")),
+                None if self
+                    .manifest
+                    .action(action)
+                    .is_some_and(|steps| steps.iter().any(|s| s.id.as_deref() == Some(*id))) =>
+                {
+                    Err(format!(
+                        "step {id:?} has not run before this step; a step can use the outputs of earlier steps only"
+                    ))
+                }
+                None => Err(format!("{action} has no step with id {id:?}")),
+            },
             ["env", v] => {
                 if !self.grant.env.contains(*v) {
                     return Err(format!(
@@ -109,7 +127,8 @@ impl Variables<'_> {
             }
             _ => Err(
                 "known variables: bundle.name, bundle.version, bundle.description, installation.name, \
-                 bundle.parameters.*, bundle.credentials.*, bundle.outputs.*, bundle.images.*, bundle.custom.*, env.*"
+                 bundle.parameters.*, bundle.credentials.*, bundle.outputs.*, bundle.images.*, bundle.custom.*, \
+                 steps.ID.outputs.*, env.*"
                     .into(),
             ),
         }

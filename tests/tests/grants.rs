@@ -556,3 +556,71 @@ fn widening_grants_needs_acceptance() {
     std::fs::write(b.join("porter.yaml"), &narrow).unwrap();
     sb.wasmix(&["install", b.to_str().unwrap()]).expect_code(0);
 }
+
+#[test]
+fn a_step_output_reaches_a_later_step_as_a_credential_handle() {
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: probe-bundle
+version: 0.1.0
+mixins: [exec, probe]
+outputs:
+  - name: connectionString
+  - name: a0
+  - name: a1
+install:
+  - exec:
+      id: create
+      description: create a database
+      command: echo
+      arguments: ["conn=postgres://admin:pw-9f8e7d@db/app"]
+      grants: {commands: [echo]}
+      outputs: [{name: connectionString, regex: "conn=(.*)"}]
+  - probe:
+      description: use the connection
+      grants:
+        commands: [printenv]
+        credentials:
+          - {name: conn, from: steps.create.outputs.connectionString}
+      attempts:
+        - {kind: run-with-secret, program: printenv, name: conn}
+        - {kind: reveal, name: conn}
+uninstall:
+  - probe:
+      attempts: []
+"#;
+    let secret = "postgres://admin:pw-9f8e7d@db/app";
+    let b = sb.bundle("derived", m, &[]);
+    let explain = sb.wasmix(&["explain", b.to_str().unwrap()]);
+    explain
+        .expect_code(0)
+        .expect_stdout("conn (use) from steps.create.outputs.connectionString");
+    let (run, _) = install(&sb, &b, &[], &[]);
+    run.expect_code(0);
+    assert!(!run.all().contains("pw-9f8e7d"), "{}", run.all());
+    let r = results(&sb);
+    // The command got the value; the mixin, granted use only, gets it back masked.
+    assert!(r["a0"].contains("SECRET=*******"), "{r:?}");
+    assert!(!r["a0"].contains(secret), "{r:?}");
+    assert!(starts(&r["a1"], "denied:"), "{r:?}");
+    // The producing output became sensitive: masked unless asked for.
+    let shown = sb.wasmix(&["installation", "outputs", "probe-bundle"]);
+    shown.expect_stdout("connectionString: *******");
+    assert_eq!(r["connectionString"], secret);
+    // Logs in the state store hold no trace of it.
+    let logs = sb.wasmix(&["installation", "logs", "probe-bundle"]);
+    assert!(!logs.all().contains("pw-9f8e7d"), "{}", logs.all());
+
+    // `from` must name an earlier step's output.
+    let bad = m.replace("steps.create.outputs", "steps.later.outputs");
+    let b = sb.bundle("derived-bad", &bad, &[]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("no earlier step of install has id \"later\"");
+    // And `from` with an unknown key next to it is refused, not dropped.
+    let typo = m.replace("{name: conn, from:", "{name: conn, raed: true, from:");
+    let b = sb.bundle("derived-typo", &typo, &[]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("unknown field `raed`, expected one of `name`, `read`, `from`");
+}

@@ -53,20 +53,82 @@ pub(super) fn add(
         }
         Some(CredentialGrantSpec::List(items)) => {
             for item in items {
-                let (name, access) = match item {
-                    CredentialGrantItem::Name(n) => (n, CredentialAccess::Use),
-                    CredentialGrantItem::Detailed { name, read: true } => {
-                        (name, CredentialAccess::Read)
+                match item {
+                    CredentialGrantItem::Name(n) => {
+                        grant(b, n, CredentialAccess::Use, ".credentials")?
                     }
-                    CredentialGrantItem::Detailed { name, read: false } => {
-                        (name, CredentialAccess::Use)
+                    CredentialGrantItem::Detailed(d) => {
+                        let access = if d.read {
+                            CredentialAccess::Read
+                        } else {
+                            CredentialAccess::Use
+                        };
+                        match &d.from {
+                            None => grant(b, &d.name, access, ".credentials")?,
+                            Some(from) => derive(b, &d.name, from, access)?,
+                        }
                     }
-                };
-                grant(b, name, access, ".credentials")?;
+                }
             }
             Ok(())
         }
     }
+}
+
+/// A credential for this step whose value is an earlier step's output
+/// (`steps.ID.outputs.NAME`): checked here against the action's steps.
+fn derive(
+    b: &mut GrantBuilder<'_>,
+    name: &str,
+    from: &str,
+    access: CredentialAccess,
+) -> Result<(), GrantError> {
+    let sub = ".credentials";
+    if b.manifest.credentials.iter().any(|c| c.name == name) {
+        return Err(b.error(
+            sub,
+            format!("credential {name:?} is declared under `credentials:`; a credential `from` a step output needs a name of its own"),
+        ));
+    }
+    let parts: Vec<&str> = from.split('.').collect();
+    let ["steps", id, "outputs", output] = parts.as_slice() else {
+        return Err(b.error(
+            sub,
+            format!("`from: {from}` must name a step output: steps.ID.outputs.NAME"),
+        ));
+    };
+    let earlier = b
+        .manifest
+        .action(b.action)
+        .unwrap_or(&[])
+        .iter()
+        .take_while(|s| s.index < b.step.index)
+        .any(|s| s.id.as_deref() == Some(*id));
+    if !earlier {
+        return Err(b.error(
+            sub,
+            format!(
+                "`from: {from}`: no earlier step of {} has id {id:?}",
+                b.action
+            ),
+        ));
+    }
+    b.grant
+        .derived
+        .insert(name.to_string(), (id.to_string(), output.to_string()));
+    let entry = b
+        .grant
+        .credentials
+        .entry(name.to_string())
+        .or_insert(access);
+    if access > *entry {
+        *entry = access;
+    }
+    b.note(
+        CapabilityKind::Credential,
+        format!("{name} ({}) from {from}", access.label()),
+    );
+    Ok(())
 }
 
 /// Credentials the step's templates render: rendering puts the bytes into

@@ -128,6 +128,9 @@ impl Capability {
 pub struct Grant {
     /// Credentials by name.
     pub credentials: BTreeMap<String, CredentialAccess>,
+    /// Credentials whose value is an earlier step's output: name → (step
+    /// id, output name).
+    pub derived: BTreeMap<String, (String, String)>,
     /// Granted credentials the manifest gives an `env:` destination:
     /// variable → credential. Commands and containers the step starts see
     /// them (the mixin itself reads a credential only with `read: true`).
@@ -166,6 +169,7 @@ pub struct GrantError {
 pub(crate) struct GrantBuilder<'a> {
     manifest: &'a Manifest,
     action: &'a str,
+    step: &'a Step,
     grant: Grant,
     origin: Origin,
     path: String,
@@ -226,6 +230,7 @@ impl Grant {
         let mut b = GrantBuilder {
             manifest,
             action,
+            step,
             grant: Grant::default(),
             origin: Origin::Step(step.path.clone()),
             path: String::new(),

@@ -420,9 +420,11 @@ pub struct LimitSpec {
     pub logs: Option<String>,
 }
 
-/// The credentials part of a grant.
+/// The credentials part of a grant. Read through [`TryFrom`] rather than an
+/// untagged enum, whose only error is "did not match any variant": each
+/// shape gets a message that says what was expected and where.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(try_from = "Value")]
 pub enum CredentialGrantSpec {
     /// `all` or `matching`.
     Keyword(CredentialKeyword),
@@ -440,20 +442,76 @@ pub enum CredentialKeyword {
     Matching,
 }
 
+impl TryFrom<Value> for CredentialGrantSpec {
+    type Error = String;
+
+    fn try_from(v: Value) -> Result<Self, String> {
+        match v {
+            Value::String(s) => match s.as_str() {
+                "all" => Ok(CredentialGrantSpec::Keyword(CredentialKeyword::All)),
+                "matching" => Ok(CredentialGrantSpec::Keyword(CredentialKeyword::Matching)),
+                other => Err(format!(
+                    "credentials is `all`, `matching` or a list, found {other:?}"
+                )),
+            },
+            Value::Sequence(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    CredentialGrantItem::try_from(item)
+                        .map_err(|e| format!("credentials[{i}]: {e}"))
+                })
+                .collect::<Result<_, _>>()
+                .map(CredentialGrantSpec::List),
+            other => Err(format!(
+                "credentials is `all`, `matching` or a list, found {}",
+                super::kind_of(&other)
+            )),
+        }
+    }
+}
+
 /// One named credential in a grant.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(try_from = "Value")]
 pub enum CredentialGrantItem {
     /// Use by handle only.
     Name(String),
     /// With options.
-    Detailed {
-        /// Credential name.
-        name: String,
-        /// The mixin may read the bytes (`reveal`).
-        #[serde(default)]
-        read: bool,
-    },
+    Detailed(CredentialGrantDetail),
+}
+
+impl TryFrom<Value> for CredentialGrantItem {
+    type Error = String;
+
+    fn try_from(v: Value) -> Result<Self, String> {
+        match v {
+            Value::String(name) => Ok(CredentialGrantItem::Name(name)),
+            v @ Value::Mapping(_) => serde_yaml::from_value(v)
+                .map(CredentialGrantItem::Detailed)
+                .map_err(|e| e.to_string()),
+            other => Err(format!(
+                "a credential grant is a name or {{name, read, from}}, found {}",
+                super::kind_of(&other)
+            )),
+        }
+    }
+}
+
+/// A credential grant with options. Unknown keys are refused.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialGrantDetail {
+    /// Credential name: a declared credential, or with `from` a name for
+    /// this step only.
+    pub name: String,
+    /// The mixin may read the bytes (`reveal`).
+    #[serde(default)]
+    pub read: bool,
+    /// An earlier step's output (`steps.ID.outputs.NAME`) this credential's
+    /// value comes from: it travels as a handle and is masked everywhere.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 /// One file or directory grant.

@@ -82,6 +82,14 @@ impl Runtime {
         let started = store::now();
         let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
         let mut by_step: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        // Step outputs later steps take as credentials: secrets from the
+        // moment they are produced.
+        let secret_outputs: std::collections::BTreeSet<(String, String)> = prepared
+            .plan
+            .steps
+            .iter()
+            .flat_map(|s| s.grant.derived.values().cloned())
+            .collect();
         let mut records = Vec::new();
         let mut error = None;
         let mut interrupted = false;
@@ -118,7 +126,7 @@ impl Runtime {
                 by_step: &by_step,
                 grant: &planned.grant,
             };
-            let report = match render(manifest, planned, &vars) {
+            let mut report = match render(manifest, planned, &vars) {
                 Ok(step_json) => self.execute(
                     manifest,
                     prepared,
@@ -126,7 +134,7 @@ impl Runtime {
                     installation,
                     step_json,
                     &params,
-                    &creds,
+                    step_secrets(planned, &creds, &by_step),
                     &redactor,
                 ),
                 Err(message) => StepReport::failed(redactor.redact(&message)),
@@ -141,6 +149,23 @@ impl Runtime {
                         o.name
                     )),
             };
+            if let (Ok(outputs), None, Some(id)) = (&report.result, &failure, &step.id) {
+                let mut grew = false;
+                for o in outputs {
+                    if secret_outputs.contains(&(id.clone(), o.name.clone())) {
+                        redactor.add(o.value.clone());
+                        grew = true;
+                    }
+                }
+                if grew {
+                    // The step's own logs were masked before its output was
+                    // known to be a secret.
+                    for l in &mut report.logs {
+                        l.message = redactor.redact(&l.message);
+                    }
+                    report.stdio = redactor.redact(&report.stdio);
+                }
+            }
             if let (Ok(outputs), None) = (&report.result, &failure) {
                 if let Some(id) = &step.id {
                     by_step.insert(
@@ -226,15 +251,10 @@ impl Runtime {
         installation: &str,
         step_json: String,
         params: &BTreeMap<String, String>,
-        creds: &BTreeMap<String, String>,
+        secrets: BTreeMap<String, String>,
         redactor: &Redactor,
     ) -> StepReport {
         let grant = &planned.grant;
-        let secrets = grant
-            .credentials
-            .keys()
-            .filter_map(|k| creds.get(k).map(|v| (k.clone(), v.clone())))
-            .collect();
         let env = grant
             .parameters
             .iter()
@@ -264,6 +284,27 @@ impl Runtime {
             },
         )
     }
+}
+
+/// The values of the credentials `planned` is granted: declared ones from
+/// this run's credentials, derived ones from the outputs of earlier steps.
+fn step_secrets(
+    planned: &PlannedStep,
+    creds: &BTreeMap<String, String>,
+    by_step: &BTreeMap<String, BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    planned
+        .grant
+        .credentials
+        .keys()
+        .filter_map(|k| {
+            let value = match planned.grant.derived.get(k) {
+                Some((id, output)) => by_step.get(id).and_then(|o| o.get(output)),
+                None => creds.get(k),
+            };
+            value.map(|v| (k.clone(), v.clone()))
+        })
+        .collect()
 }
 
 /// Whether `installation` is in a state `action` may run in.

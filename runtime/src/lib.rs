@@ -9,6 +9,27 @@
 
 #![deny(missing_docs)]
 
+/// The wasmtime release this build embeds (checked against `Cargo.lock` by a
+/// test, so it cannot drift).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// The wasmix release.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn the_wasmtime_version_is_the_locked_one() {
+        let lock = include_str!("../../Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"'));
+        assert_eq!(locked, Some(super::WASMTIME_VERSION));
+    }
+}
+
 pub mod driver;
 pub mod exit;
 pub mod explain;

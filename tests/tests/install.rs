@@ -552,6 +552,9 @@ fn output_json_is_honoured_by_every_command() {
         serde_json::from_str(&run.stdout())
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{}", run.all()))
     };
+    let version = json(&["version"], &[]);
+    assert_eq!(version["contract"], "wasmix:mixin/mixin@0.1.0");
+    assert!(version["wasmtime"].as_str().is_some_and(|v| !v.is_empty()));
     let trust = json(&["trust", "show"], &[]);
     assert_eq!(trust["builtIn"], true);
     assert!(trust["hash"].as_str().is_some_and(|h| !h.is_empty()));

@@ -147,6 +147,8 @@ pub enum Command {
     Trust(signing::TrustCommand),
     /// Pin a bundle's registry mixins by digest in wasmix.lock
     Lock(lock::LockArgs),
+    /// Print the versions of wasmix, wasmtime and the mixin contract
+    Version,
 }
 
 /// Run the command; the exit code on success.
@@ -166,7 +168,24 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Key(c) => signing::key(cli, c),
         Command::Trust(c) => signing::trust(cli, c),
         Command::Lock(a) => lock::run(cli, a),
+        Command::Version => version(cli),
     }
+}
+
+/// `wasmix version`: what a bug report needs.
+fn version(cli: &Cli) -> Result<u8, Failure> {
+    if cli.output == Format::Json {
+        output::print_json(&serde_json::json!({
+            "wasmix": wasmix::VERSION,
+            "wasmtime": wasmix::WASMTIME_VERSION,
+            "contract": wasmix::oci::CONTRACT,
+        }))?;
+    } else {
+        println!("wasmix {}", wasmix::VERSION);
+        println!("wasmtime {}", wasmix::WASMTIME_VERSION);
+        println!("contract {}", wasmix::oci::CONTRACT);
+    }
+    Ok(0)
 }
 
 /// wasmix's home directory.

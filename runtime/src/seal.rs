@@ -87,11 +87,24 @@ impl SealKey {
 
     /// Seal `value` for `context` (which row it belongs to).
     pub fn seal(&self, context: &str, value: &str) -> Result<Vec<u8>, SealError> {
+        self.seal_bytes(context, value.as_bytes())
+    }
+
+    /// Open a value sealed for `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<String, SealError> {
+        let bytes = self.open_bytes(context, sealed)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| SealError::Open {
+            context: context.to_string(),
+        })
+    }
+
+    /// Seal bytes (a state file) for `context`.
+    pub fn seal_bytes(&self, context: &str, value: &[u8]) -> Result<Vec<u8>, SealError> {
         let nonce = random::<NONCE>()?;
         let mut plain = Zeroizing::new(Vec::with_capacity(context.len() + 1 + value.len()));
         plain.extend_from_slice(context.as_bytes());
         plain.push(0);
-        plain.extend_from_slice(value.as_bytes());
+        plain.extend_from_slice(value);
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(nonce.as_ref()), plain.as_slice())
@@ -103,8 +116,12 @@ impl SealKey {
         Ok(out)
     }
 
-    /// Open a value sealed for `context`.
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<String, SealError> {
+    /// Open bytes sealed for `context`.
+    pub fn open_bytes(
+        &self,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let bad = || SealError::Open {
             context: context.to_string(),
         };
@@ -121,7 +138,7 @@ impl SealKey {
             .strip_prefix(context.as_bytes())
             .and_then(|rest| rest.strip_prefix(&[0]))
             .ok_or_else(bad)?;
-        String::from_utf8(value.to_vec()).map_err(|_| bad())
+        Ok(Zeroizing::new(value.to_vec()))
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::seal::SealKey;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
@@ -194,6 +195,11 @@ fn seal_context(run_id: i64, name: &str) -> String {
     format!("run {run_id} output {name}")
 }
 
+/// Which row a sealed state file belongs to.
+fn state_context(run_id: i64, name: &str) -> String {
+    format!("run {run_id} state {name}")
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS installations (
     name TEXT PRIMARY KEY, bundle TEXT NOT NULL, version TEXT NOT NULL, manifest TEXT NOT NULL,
@@ -208,6 +214,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS outputs (
     run_id INTEGER NOT NULL REFERENCES runs(id), installation TEXT NOT NULL, name TEXT NOT NULL,
     value TEXT, sensitive INTEGER NOT NULL, PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS state_files (
+    run_id INTEGER NOT NULL REFERENCES runs(id), installation TEXT NOT NULL, name TEXT NOT NULL,
+    value BLOB NOT NULL, PRIMARY KEY (run_id, name));
 CREATE TABLE IF NOT EXISTS sensitive_values (
     run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run_id, name));
@@ -233,6 +242,9 @@ pub struct RunRecord<'a> {
     pub steps: &'a [StepRecord],
     /// Bundle outputs: name, value, sensitive.
     pub outputs: &'a [(String, String, bool)],
+    /// The bundle's `state:` files after the run (kept only when it
+    /// succeeded), sealed like sensitive values: name, bytes.
+    pub state: &'a [(String, Vec<u8>)],
     /// Started, seconds since the epoch.
     pub started: i64,
 }
@@ -361,6 +373,16 @@ impl Store {
                 tx.execute(
                     "INSERT INTO sensitive_values (run_id, name, value) VALUES (?1,?2,?3)",
                     params![run_id, name, sealed],
+                )
+                .map_err(sql)?;
+            }
+        }
+        if r.error.is_none() {
+            for (name, bytes) in r.state {
+                let sealed = self.key.seal_bytes(&state_context(run_id, name), bytes)?;
+                tx.execute(
+                    "INSERT INTO state_files (run_id, installation, name, value) VALUES (?1,?2,?3,?4)",
+                    params![run_id, r.installation, name, sealed],
                 )
                 .map_err(sql)?;
             }
@@ -524,6 +546,38 @@ impl Store {
             .collect()
     }
 
+    /// The installation's `state:` files as its last successful run that
+    /// had them left them: name → bytes.
+    pub fn state(
+        &self,
+        installation: &str,
+    ) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.run_id, s.name, s.value FROM state_files s JOIN runs r ON r.id = s.run_id
+                 WHERE s.installation = ?1 AND r.status = 'succeeded'
+                   AND s.run_id = (SELECT MAX(s2.run_id) FROM state_files s2 JOIN runs r2 ON r2.id = s2.run_id
+                                   WHERE s2.installation = s.installation AND r2.status = 'succeeded')",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows: Vec<(i64, String, Vec<u8>)> = stmt
+            .query_map(params![installation], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(run_id, name, sealed)| {
+                let bytes = self
+                    .key
+                    .open_bytes(&state_context(run_id, &name), &sealed)?;
+                Ok((name, bytes))
+            })
+            .collect()
+    }
+
     /// Forget installation `name`: its runs, step results, outputs and
     /// sealed values, in one transaction. True when it existed.
     pub fn delete_installation(&mut self, name: &str) -> Result<bool, StoreError> {
@@ -534,7 +588,7 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(sql)?;
         let runs = "SELECT id FROM runs WHERE installation = ?1";
-        for table in ["results", "sensitive_values", "outputs"] {
+        for table in ["results", "sensitive_values", "outputs", "state_files"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE run_id IN ({runs})"),
                 params![name],
@@ -614,6 +668,7 @@ mod tests {
             parameters: "{}",
             steps: &[],
             outputs: &outputs,
+            state: &[],
             started: now(),
         })
         .unwrap();
@@ -671,6 +726,7 @@ mod tests {
                 parameters: "{}",
                 steps: &steps,
                 outputs: &outputs,
+                state: &[],
                 started: now(),
             })
             .unwrap();
@@ -711,6 +767,7 @@ mod tests {
                 parameters: "{}",
                 steps: &[],
                 outputs: &outputs,
+                state: &[],
                 started: now(),
             })
             .unwrap();

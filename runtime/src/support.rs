@@ -36,13 +36,6 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
              bundle and pass its outputs as parameters",
         );
     }
-    if !m.state.is_empty() {
-        refuse(
-            "state".into(),
-            "state is not supported by wasmix yet: its files would not be kept between actions; \
-             keep them in a granted directory (`grants: {files: [{path: ./state, write: true}]}`)",
-        );
-    }
     if !m.required.is_empty() {
         refuse(
             "required".into(),
@@ -116,7 +109,6 @@ mod tests {
             paths(&text),
             [
                 "dependencies",
-                "state",
                 "required",
                 "credentials[0].path",
                 "parameters[0].path",

@@ -635,3 +635,91 @@ uninstall:
         .expect_code(2)
         .expect_stderr("install[0].exec.id: a step id is a name");
 }
+
+#[test]
+fn state_files_are_kept_between_actions_and_a_failed_action_keeps_the_previous() {
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: stateful
+version: 0.1.0
+mixins:
+  - exec:
+      grants: {commands: [./tf.sh], state: [tfstate]}
+state:
+  - name: tfstate
+    path: terraform/terraform.tfstate
+parameters:
+  - name: mode
+    default: ok
+outputs:
+  - name: seen
+install:
+  - exec:
+      command: ./tf.sh
+      arguments: [apply, v1]
+      outputs: [{name: seen, regex: "seen=(.*)"}]
+upgrade:
+  - exec:
+      command: ./tf.sh
+      arguments: ["${ bundle.parameters.mode }", v2]
+      outputs: [{name: seen, regex: "seen=(.*)"}]
+uninstall:
+  - exec:
+      command: ./tf.sh
+      arguments: [destroy, gone]
+      outputs: [{name: seen, regex: "seen=(.*)"}]
+"#;
+    // A stand-in for terraform: prints the state it finds, writes the new one.
+    let script = r#"#!/bin/sh
+f=terraform/terraform.tfstate
+echo "seen=$(cat $f 2>/dev/null || echo none)"
+echo "$2-state" > $f
+if [ "$1" = fail ]; then exit 3; fi
+"#;
+    let b = sb.bundle("stateful", m, &[("tf.sh", script)]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("tf.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let bundle = b.to_str().unwrap();
+    let seen = || {
+        sb.wasmix(&["installation", "output", "show", "stateful", "seen"])
+            .stdout()
+    };
+    sb.wasmix(&["explain", bundle])
+        .expect_stdout("tfstate at /cnab/app/terraform/terraform.tfstate");
+    sb.wasmix(&["install", bundle]).expect_code(0);
+    assert_eq!(seen(), "none");
+    // The state is kept by wasmix, not left in the bundle directory.
+    assert!(!b.join("terraform/terraform.tfstate").exists());
+    sb.wasmix(&["upgrade", bundle]).expect_code(0);
+    assert_eq!(seen(), "v1-state");
+    // A failed upgrade writes "broken" and fails: the previous state stays.
+    sb.wasmix(&["upgrade", bundle, "--param", "mode=fail"])
+        .expect_code(1);
+    sb.wasmix(&["uninstall", bundle]).expect_code(0);
+    assert_eq!(
+        seen(),
+        "v2-state",
+        "uninstall sees the last successful state"
+    );
+    assert!(!b.join("terraform/terraform.tfstate").exists());
+    // Sealed at rest: the store (database and its write-ahead log) holds no
+    // state in clear.
+    for file in ["state.db", "state.db-wal"] {
+        let bytes = std::fs::read(sb.home().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(10).any(|w| w == b"gone-state"),
+            "{file} holds the state in clear"
+        );
+    }
+
+    // A state path leaving the bundle is refused with its location.
+    let out = m.replace("path: terraform/terraform.tfstate", "path: ../elsewhere");
+    let b = sb.bundle("stateout", &out, &[("tf.sh", script)]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("porter.yaml:5:")
+        .expect_stderr("path \"../elsewhere\" must stay inside the bundle directory");
+}

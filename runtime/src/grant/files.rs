@@ -106,13 +106,25 @@ pub(super) fn add(b: &mut GrantBuilder<'_>, files: &[FileGrantSpec]) -> Result<(
             CapabilityKind::File,
             format!("{} -> {guest} ({mode})", f.path),
         );
-        b.grant.files.push(FileGrant {
+        b.grant.add_file(FileGrant {
             host,
             guest,
             write: f.write,
         });
     }
     Ok(())
+}
+
+impl Grant {
+    /// Add a directory grant; one already granted at the same guest path
+    /// becomes writable when either is (two preopens of one path would let
+    /// the order of preopens decide).
+    pub(super) fn add_file(&mut self, file: FileGrant) {
+        match self.files.iter_mut().find(|f| f.guest == file.guest) {
+            Some(f) => f.write |= file.write,
+            None => self.files.push(file),
+        }
+    }
 }
 
 /// Where a directory of the bundle appears by default: under [`APP_DIR`] at

@@ -26,6 +26,7 @@ pub mod files;
 pub mod images;
 pub mod limits;
 pub mod network;
+pub mod state;
 
 pub use credentials::CredentialAccess;
 pub use env::param_env_name;
@@ -80,6 +81,8 @@ pub enum CapabilityKind {
     Parameter,
     /// A budget that differs from the runtime's default.
     Limit,
+    /// A `state:` file the step may read and write.
+    State,
 }
 
 impl CapabilityKind {
@@ -94,6 +97,7 @@ impl CapabilityKind {
             CapabilityKind::Image => "image",
             CapabilityKind::Parameter => "parameter",
             CapabilityKind::Limit => "limit",
+            CapabilityKind::State => "state",
         }
     }
 }
@@ -145,6 +149,9 @@ pub struct Grant {
     pub hosts: Vec<HostPattern>,
     /// Container images a driver may start.
     pub images: BTreeSet<String>,
+    /// `state:` variables the step may read and write (their directories are
+    /// among `files`, writable).
+    pub state: BTreeSet<String>,
     /// Parameters passed as environment variables: env name → parameter name.
     pub parameters: BTreeMap<String, String>,
     /// Limits that differ from the runtime's defaults.
@@ -207,6 +214,7 @@ impl<'a> GrantBuilder<'a> {
         commands::add(self, &spec.commands)?;
         network::add(self, &spec.hosts)?;
         images::add(self, &spec.images)?;
+        state::add(self, &spec.state)?;
         env::add_parameters(self, spec.parameters.as_ref())
     }
 

@@ -375,6 +375,9 @@ pub struct GrantSpec {
     /// Parameters passed to the mixin as environment variables: `all` or names.
     #[serde(default)]
     pub parameters: Option<ParameterGrantSpec>,
+    /// State variables (`state:`) the step may read and write.
+    #[serde(default)]
+    pub state: Vec<String>,
 }
 
 /// Which parameters a step sees as environment variables.

@@ -6,11 +6,14 @@
 //!   against their declarations;
 //! - [`variables`]: what `${ … }` templates in a step may refer to;
 //! - [`steps`]: the step loop, one sandbox per step;
+//! - [`state`]: the bundle's `state:` files restored before the steps and
+//!   collected after them;
 //! - [`record`]: bundle outputs and the run as the state store keeps it.
 
 pub mod inputs;
 pub mod prepare;
 pub mod record;
+pub mod state;
 pub mod steps;
 pub mod variables;
 
@@ -89,6 +92,9 @@ pub enum RunError {
     /// A registry, an artifact or the cache failed.
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// A `state:` file could not be restored.
+    #[error(transparent)]
+    State(#[from] state::StateError),
     /// The operator pressed Ctrl-C before a step started; nothing ran or
     /// was recorded.
     #[error("interrupted (Ctrl-C) before {action} ran; nothing was recorded")]
@@ -110,9 +116,10 @@ impl RunError {
             | RunError::NoOciSource { .. } => ExitClass::BadInput,
             RunError::Lock(e) => e.exit_class(),
             RunError::Oci(e) => e.exit_class(),
-            RunError::NotFound(_) | RunError::Sandbox(_) | RunError::Store(_) => {
-                ExitClass::Environment
-            }
+            RunError::NotFound(_)
+            | RunError::Sandbox(_)
+            | RunError::Store(_)
+            | RunError::State(_) => ExitClass::Environment,
             RunError::Interrupted { .. } => ExitClass::Interrupted,
         }
     }

@@ -72,6 +72,7 @@ impl Runtime {
             })
             .collect();
         problems.extend(check_parameters(manifest));
+        problems.extend(check_state(manifest));
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {
                 file: manifest.file.display().to_string(),
@@ -267,6 +268,25 @@ impl Runtime {
         }
         Ok(problems)
     }
+}
+
+/// Every `state:` path must name a file inside the bundle directory.
+fn check_state(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .state
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| crate::grant::state::relative_path(&v.path).is_none())
+        .map(|(i, v)| {
+            let path = format!("state[{i}].path");
+            format!(
+                "{}: {path}: state {:?}: {:?} must name a file inside the bundle directory (relative, or under /cnab/app)",
+                manifest.source.locate(&path),
+                v.name,
+                v.path
+            )
+        })
+        .collect()
 }
 
 /// Every parameter declaration: its JSON-Schema keywords must be ones the

@@ -79,6 +79,7 @@ impl Runtime {
             }
         }
 
+        let state_files = super::state::StateFiles::restore(manifest, &store.state(installation)?)?;
         let started = store::now();
         let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
         let mut by_step: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -202,6 +203,16 @@ impl Runtime {
             }
         }
 
+        // A failed action keeps the previous state; so does state that
+        // cannot be saved, which fails the run.
+        let mut state = Vec::new();
+        if error.is_none() {
+            match state_files.collect() {
+                Ok(s) => state = s,
+                Err(e) => error = Some(redactor.redact(&e.to_string())),
+            }
+        }
+        drop(state_files);
         let outputs = if error.is_none() {
             record::bundle_outputs(manifest, action, &produced)
         } else {
@@ -227,6 +238,7 @@ impl Runtime {
             parameters: &record::public_parameters(manifest, &params),
             steps: &records,
             outputs: &stored,
+            state: &state,
             started,
         })?;
         Ok(Outcome {

@@ -47,6 +47,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod seal;
+pub mod sets;
 pub mod store;
 pub mod support;
 pub mod template;

@@ -195,6 +195,11 @@ fn seal_context(run_id: i64, name: &str) -> String {
     format!("run {run_id} output {name}")
 }
 
+/// Which row a sealed set document belongs to.
+fn set_context(kind: &str, name: &str) -> String {
+    format!("{kind} set {name}")
+}
+
 /// Which row a sealed state file belongs to.
 fn state_context(run_id: i64, name: &str) -> String {
     format!("run {run_id} state {name}")
@@ -214,6 +219,9 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS outputs (
     run_id INTEGER NOT NULL REFERENCES runs(id), installation TEXT NOT NULL, name TEXT NOT NULL,
     value TEXT, sensitive INTEGER NOT NULL, PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS sets (
+    kind TEXT NOT NULL, name TEXT NOT NULL, document BLOB NOT NULL, modified INTEGER NOT NULL,
+    PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS state_files (
     run_id INTEGER NOT NULL REFERENCES runs(id), installation TEXT NOT NULL, name TEXT NOT NULL,
     value BLOB NOT NULL, PRIMARY KEY (run_id, name));
@@ -576,6 +584,60 @@ impl Store {
                 Ok((name, bytes))
             })
             .collect()
+    }
+
+    /// Store (or replace) a credential or parameter set's document, sealed:
+    /// a `value:` source may hold a secret.
+    pub fn put_set(&mut self, kind: &str, name: &str, document: &str) -> Result<(), StoreError> {
+        let sealed = self.key.seal(&set_context(kind, name), document)?;
+        self.conn
+            .execute(
+                "INSERT INTO sets (kind, name, document, modified) VALUES (?1,?2,?3,?4)
+                 ON CONFLICT(kind, name) DO UPDATE SET document = ?3, modified = ?4",
+                params![kind, name, sealed, now()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A stored set's document.
+    pub fn set(&self, kind: &str, name: &str) -> Result<Option<String>, StoreError> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT document FROM sets WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        sealed
+            .map(|s| self.key.open(&set_context(kind, name), &s))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
+    /// The stored sets of a kind: name and when it was last applied (RFC 3339).
+    pub fn sets(&self, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, modified FROM sets WHERE kind = ?1 ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![kind], |r| Ok((r.get(0)?, rfc3339(r.get(1)?))))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Forget a stored set; true when it existed.
+    pub fn delete_set(&mut self, kind: &str, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM sets WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
     }
 
     /// Forget installation `name`: its runs, step results, outputs and

@@ -723,3 +723,85 @@ if [ "$1" = fail ]; then exit 3; fi
         .expect_stderr("porter.yaml:5:")
         .expect_stderr("path \"../elsewhere\" must stay inside the bundle directory");
 }
+
+#[test]
+fn credential_and_parameter_sets_work_as_porters() {
+    let sb = Sandbox::new();
+    let creds = "schemaType: CredentialSet\nschemaVersion: 1.0.1\nname: hello-creds\ncredentials:\n  - name: api-token\n    source:\n      command: \"printf tok-from-a-command\"\n";
+    let params = r#"{"schemaType": "ParameterSet", "schemaVersion": "1.0.1", "name": "hello-params",
+        "parameters": [{"name": "greeting", "source": {"env": "SET_GREETING"}}]}"#;
+    let dir = sb.bundle(
+        "sets",
+        "unused: true\n",
+        &[("creds.yaml", creds), ("params.json", params)],
+    );
+    let cfile = dir.join("creds.yaml");
+    let pfile = dir.join("params.json");
+
+    // From files.
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            &example(),
+            "-i",
+            "fromfiles",
+            "-c",
+            cfile.to_str().unwrap(),
+            "-p",
+            pfile.to_str().unwrap(),
+        ],
+        &[("SET_GREETING", "Howdy")],
+    );
+    run.expect_code(0).expect_stdout("Howdy");
+    assert!(!run.all().contains("tok-from-a-command"), "{}", run.all());
+
+    // Stored by name; --param overrides the set.
+    sb.wasmix(&["credentials", "apply", cfile.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("applied credential set hello-creds (1 entries)");
+    sb.wasmix(&["parameters", "apply", pfile.to_str().unwrap()])
+        .expect_code(0);
+    sb.wasmix(&["credentials", "list"])
+        .expect_stdout("hello-creds");
+    sb.wasmix(&["credentials", "show", "hello-creds"])
+        .expect_stdout("printf tok-from-a-command");
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            &example(),
+            "-i",
+            "byname",
+            "--credential-set",
+            "hello-creds",
+            "--parameter-set",
+            "hello-params",
+            "--param",
+            "greeting=Hi",
+        ],
+        &[("SET_GREETING", "Howdy")],
+    );
+    run.expect_code(0).expect_stdout("Hi");
+    assert!(!run.stdout().contains("Howdy"), "{}", run.all());
+    // The store keeps set documents sealed.
+    let db = std::fs::read(sb.home().join("state.db")).unwrap();
+    assert!(!db.windows(18).any(|w| w == b"tok-from-a-command"));
+
+    // A parameter set given as a credential set is refused; an unknown name too.
+    sb.wasmix(&[
+        "install",
+        &example(),
+        "-i",
+        "x",
+        "-c",
+        pfile.to_str().unwrap(),
+    ])
+    .expect_code(2)
+    .expect_stderr("is a ParameterSet, not a CredentialSet");
+    sb.wasmix(&["install", &example(), "-i", "x", "-c", "nosuch"])
+        .expect_code(2)
+        .expect_stderr("no credential set named \"nosuch\"");
+    sb.wasmix(&["credentials", "delete", "hello-creds"])
+        .expect_code(0);
+    sb.wasmix(&["credentials", "list"])
+        .expect_stdout("no credential sets");
+}

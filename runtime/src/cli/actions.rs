@@ -16,6 +16,7 @@ use wasmix::resolve::MixinPath;
 use wasmix::run::inputs::{CredentialSource, SourceError};
 use wasmix::run::{pool_for, Event, ExitClass, Inputs, Limits, LockCheck, Outcome, Runtime};
 use wasmix::sandbox::MixinEngine;
+use wasmix::sets::SetKind;
 
 /// Who runs the commands mixins ask for.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,6 +65,12 @@ pub struct ActionArgs {
     /// Credential, NAME=env:VAR, NAME=file:PATH or NAME=value:TEXT (repeatable)
     #[arg(long = "cred", value_name = "NAME=SOURCE")]
     pub creds: Vec<String>,
+    /// Credential set: a CredentialSet file or a stored set's name (repeatable; --cred overrides)
+    #[arg(long = "credential-set", short = 'c', value_name = "FILE|NAME")]
+    pub credential_sets: Vec<String>,
+    /// Parameter set: a ParameterSet file or a stored set's name (repeatable; --param overrides)
+    #[arg(long = "parameter-set", short = 'p', value_name = "FILE|NAME")]
+    pub parameter_sets: Vec<String>,
     /// Who runs the commands mixins ask for
     #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
     pub driver: DriverKind,
@@ -126,10 +133,12 @@ pub fn invoke(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure>
     run(cli, action, args)
 }
 
-fn inputs(args: &ActionArgs) -> Result<Inputs, Failure> {
+/// Values for the run: sets first, then `--param`/`--cred`, which override.
+fn inputs(cli: &Cli, args: &ActionArgs) -> Result<Inputs, Failure> {
     let mut inputs = Inputs {
         force: args.force,
-        ..Inputs::default()
+        parameters: super::sets::values(cli, SetKind::Parameter, &args.parameter_sets)?,
+        credentials: super::sets::values(cli, SetKind::Credential, &args.credential_sets)?,
     };
     inputs
         .parameters
@@ -167,7 +176,7 @@ fn bundle_path(cli: &Cli, action: &str, args: &ActionArgs) -> Result<PathBuf, Fa
 /// Run `action` of the bundle at `args.path`.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     let manifest = load_manifest(&bundle_path(cli, action, args)?)?;
-    let inputs = inputs(args)?;
+    let inputs = inputs(cli, args)?;
     let installation = args
         .installation
         .clone()

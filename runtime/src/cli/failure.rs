@@ -67,6 +67,7 @@ classified! {
     std::io::Error => ExitClass::Environment,
     serde_json::Error => ExitClass::Environment,
     wasmix_signing::SigningError => ExitClass::Environment,
+    wasmix::sets::SetError => ExitClass::BadInput,
 }
 
 impl Classified for wasmix::run::RunError {

@@ -12,6 +12,7 @@
 //! | [`lock`] | lock |
 //! | [`registry`] | registry login |
 //! | [`signing`] | key generate, mixin sign, mixin verify, trust show |
+//! | [`sets`] | credentials and parameters apply, list, show, delete |
 //!
 //! A new command is a variant of [`Command`], a module here, and a line in
 //! [`dispatch`].
@@ -24,6 +25,7 @@ pub mod lock;
 pub mod mixin;
 pub mod output;
 pub mod registry;
+pub mod sets;
 pub mod signing;
 
 pub use failure::{bad_input, Failure};
@@ -147,6 +149,12 @@ pub enum Command {
     Trust(signing::TrustCommand),
     /// Pin a bundle's registry mixins by digest in wasmix.lock
     Lock(lock::LockArgs),
+    /// Credential sets: where each credential's value comes from
+    #[command(subcommand)]
+    Credentials(sets::SetCommand),
+    /// Parameter sets: where each parameter's value comes from
+    #[command(subcommand)]
+    Parameters(sets::SetCommand),
     /// Print the versions of wasmix, wasmtime and the mixin contract
     Version,
 }
@@ -168,6 +176,8 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Key(c) => signing::key(cli, c),
         Command::Trust(c) => signing::trust(cli, c),
         Command::Lock(a) => lock::run(cli, a),
+        Command::Credentials(c) => sets::run(cli, wasmix::sets::SetKind::Credential, c),
+        Command::Parameters(c) => sets::run(cli, wasmix::sets::SetKind::Parameter, c),
         Command::Version => version(cli),
     }
 }

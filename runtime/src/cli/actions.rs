@@ -3,13 +3,14 @@
 
 use super::output::{print_json, shown};
 use super::{
-    bad_input, home, load_manifest, oci_source, open_store, parse_pairs, Cli, Failure, Format,
+    bad_input, home, load_manifest, oci_source_for, open_store, parse_pairs, Cli, Failure, Format,
 };
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
+use wasmix::manifest::Manifest;
 use wasmix::plan::BundlePlan;
 use wasmix::redact::sanitize;
 use wasmix::resolve::MixinPath;
@@ -94,8 +95,13 @@ pub fn runtime(
     cli: &Cli,
     driver: DriverKind,
     pull: Pull,
+    manifest: &Manifest,
     plans: &BundlePlan,
 ) -> Result<Runtime, Failure> {
+    // A registry is needed only for mixins that name one, or that may come
+    // from the default namespace.
+    let needs_registry =
+        manifest.mixins.iter().any(|m| m.reference.is_some()) || cli.mixin_namespace.is_some();
     let home = home(cli)?;
     let driver: Arc<dyn Driver> = match driver {
         DriverKind::Host => Arc::new(HostDriver),
@@ -111,7 +117,7 @@ pub fn runtime(
         mixin_path: mixin_path(cli)?,
         driver,
         limits,
-        oci: Some(oci_source(cli)?),
+        oci: Some(oci_source_for(cli, needs_registry)?),
     })
 }
 
@@ -182,7 +188,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
     let plans = BundlePlan::new(&manifest)?;
-    let rt = runtime(cli, args.driver, args.pull, &plans)?;
+    let rt = runtime(cli, args.driver, args.pull, &manifest, &plans)?;
     let prepared = rt.prepare(
         &manifest,
         &plans,

@@ -16,7 +16,7 @@ use wasmix::sandbox::MixinEngine;
 pub fn lint(cli: &Cli, path: &Path) -> Result<u8, Failure> {
     let manifest = load_manifest(path)?;
     let plans = BundlePlan::new(&manifest)?;
-    let rt = runtime(cli, DriverKind::Debug, Pull::Missing, &plans)?;
+    let rt = runtime(cli, DriverKind::Debug, Pull::Missing, &manifest, &plans)?;
     let mut warnings = Vec::new();
     for action in plans.actions.keys() {
         let prepared = rt.prepare(&manifest, &plans, action, LockCheck::ReadOnly)?;

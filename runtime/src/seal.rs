@@ -143,18 +143,15 @@ impl SealKey {
 }
 
 /// Write `bytes` to a new file `path` that only the user can read; fails if
-/// it exists.
+/// it exists. Written whole to a private temporary file first and then
+/// linked into place, so no reader ever sees a short key.
 fn create_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates its files 0600.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map(|_| ()).map_err(|e| e.error)
 }
 
 #[cfg(test)]

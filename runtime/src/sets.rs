@@ -101,6 +101,33 @@ pub enum SetError {
     },
 }
 
+/// A parse error's message without the offending value: serde quotes a
+/// scalar of the wrong type (`invalid type: integer `123456``), and in a
+/// credential set that scalar may be a secret.
+fn without_values(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    if !(text.contains("invalid type") || text.contains("invalid value")) {
+        return text;
+    }
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '`' if !quoted => {
+                quoted = true;
+                out.push_str("`…");
+            }
+            '`' => {
+                quoted = false;
+                out.push('`');
+            }
+            _ if quoted => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawSet {
@@ -138,7 +165,7 @@ impl ValueSet {
             file: file.display().to_string(),
             message,
         };
-        let raw: RawSet = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawSet = serde_yaml::from_str(text).map_err(|e| invalid(without_values(&e)))?;
         let _ = (&raw.created, &raw.modified, &raw.custom);
         let major = raw.schema_version.split('.').next().unwrap_or_default();
         if major != "1" {
@@ -307,6 +334,7 @@ mod tests {
         ] {
             let err = parse(&doc).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(want), "{doc}: {err}");
+            assert!(!err.contains("s3cret"), "a value leaked: {err}");
         }
     }
 

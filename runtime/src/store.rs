@@ -286,6 +286,10 @@ impl Store {
             .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
+        // Deleted and rewritten rows are zeroed, so a value sealed in place
+        // (or a deleted installation) leaves no clear copy in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         // `state.db` → `state.key`, beside it in the private directory.
         let key = SealKey::load_or_create(&path.with_extension("key"))?;
@@ -320,6 +324,9 @@ impl Store {
                 .map_err(sql)?;
             rows.collect::<Result<_, _>>().map_err(sql)?
         };
+        if legacy.is_empty() {
+            return tx.commit().map_err(sql);
+        }
         for (run_id, name, value) in &legacy {
             let sealed = self.key.seal(&seal_context(*run_id, name), value)?;
             tx.execute(
@@ -328,7 +335,11 @@ impl Store {
             )
             .map_err(sql)?;
         }
-        tx.commit().map_err(sql)
+        tx.commit().map_err(sql)?;
+        // The clear values may still sit in the write-ahead log.
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(sql)
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -420,11 +431,21 @@ impl Store {
             }
             Some(prev) => {
                 let status = if builtin { inst_status } else { prev };
-                tx.execute(
-                    "UPDATE installations SET bundle=?2, version=?3, manifest=?4, status=?5, last_action=?6, modified=?7 WHERE name=?1",
-                    params![r.installation, r.bundle, r.version, r.manifest, status, r.action, finished],
-                )
-                .map_err(sql)?;
+                if r.error.is_none() {
+                    tx.execute(
+                        "UPDATE installations SET bundle=?2, version=?3, manifest=?4, status=?5, last_action=?6, modified=?7 WHERE name=?1",
+                        params![r.installation, r.bundle, r.version, r.manifest, status, r.action, finished],
+                    )
+                    .map_err(sql)?;
+                } else {
+                    // A failed run (say, with --force and another bundle)
+                    // does not re-point the installation.
+                    tx.execute(
+                        "UPDATE installations SET status=?2, last_action=?3, modified=?4 WHERE name=?1",
+                        params![r.installation, status, r.action, finished],
+                    )
+                    .map_err(sql)?;
+                }
             }
         }
         tx.commit().map_err(sql)?;
@@ -554,8 +575,8 @@ impl Store {
             .collect()
     }
 
-    /// The installation's `state:` files as its last successful run that
-    /// had them left them: name → bytes.
+    /// The installation's `state:` files as its last successful run left
+    /// them (a file that run did not leave is absent): name → bytes.
     pub fn state(
         &self,
         installation: &str,
@@ -564,9 +585,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.run_id, s.name, s.value FROM state_files s JOIN runs r ON r.id = s.run_id
-                 WHERE s.installation = ?1 AND r.status = 'succeeded'
-                   AND s.run_id = (SELECT MAX(s2.run_id) FROM state_files s2 JOIN runs r2 ON r2.id = s2.run_id
-                                   WHERE s2.installation = s.installation AND r2.status = 'succeeded')",
+                 WHERE s.installation = ?1
+                   AND s.run_id = (SELECT MAX(id) FROM runs WHERE installation = ?1 AND status = 'succeeded')",
             )
             .map_err(|e| self.err(e))?;
         let rows: Vec<(i64, String, Vec<u8>)> = stmt

@@ -233,8 +233,14 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
                     "installation {name:?} has no output {output:?}; see `wasmix installation outputs {name}`"
                 ))
             })?;
-            // Raw, for scripts: `$(wasmix installation output show app url)`.
-            print!("{}", o.value.as_deref().unwrap_or_default());
+            // Raw for scripts (`$(wasmix installation output show app url)`);
+            // escapes neutralised when a terminal would interpret them.
+            let v = o.value.as_deref().unwrap_or_default();
+            if std::io::stdout().is_terminal() {
+                print!("{}", sanitize(v));
+            } else {
+                print!("{v}");
+            }
         }
         InstallationCommand::List => {
             let all = store.installations()?;

@@ -117,7 +117,8 @@ pub fn run(cli: &Cli, kind: SetKind, c: &SetCommand) -> Result<u8, Failure> {
 }
 
 /// The values of the sets named on the command line, in order (a later set
-/// overrides an earlier one): each a file, or else a stored set's name.
+/// overrides an earlier one): a file when the argument has a `/` or a
+/// `.yaml`/`.yml`/`.json` ending, a stored set's name otherwise.
 pub fn values(
     cli: &Cli,
     kind: SetKind,
@@ -129,8 +130,12 @@ pub fn values(
     }
     let store = open_store(cli)?;
     for n in names {
+        // A path when it looks like one; a stored name otherwise, so a stray
+        // file named like a set in the working directory is never run.
         let path = Path::new(n);
-        let set = if path.is_file() {
+        let looks_like_path =
+            n.contains('/') || [".yaml", ".yml", ".json"].iter().any(|e| n.ends_with(e));
+        let set = if looks_like_path {
             read_file(kind, path)?
         } else {
             stored(&store, kind, n)?

@@ -150,7 +150,7 @@ impl Runtime {
                         o.name
                     )),
             };
-            if let (Ok(outputs), None, Some(id)) = (&report.result, &failure, &step.id) {
+            if let (Ok(outputs), Some(id)) = (&report.result, &step.id) {
                 let mut grew = false;
                 for o in outputs {
                     if secret_outputs.contains(&(id.clone(), o.name.clone())) {
@@ -163,6 +163,9 @@ impl Runtime {
                     // known to be a secret.
                     for l in &mut report.logs {
                         l.message = redactor.redact(&l.message);
+                    }
+                    for d in &mut report.denials {
+                        *d = redactor.redact(d);
                     }
                     report.stdio = redactor.redact(&report.stdio);
                 }
@@ -178,7 +181,12 @@ impl Runtime {
                     );
                 }
                 for o in outputs {
-                    let sensitive = o.sensitive || redactor.contains_secret(&o.value);
+                    let taken_as_credential = step
+                        .id
+                        .as_ref()
+                        .is_some_and(|id| secret_outputs.contains(&(id.clone(), o.name.clone())));
+                    let sensitive =
+                        o.sensitive || taken_as_credential || redactor.contains_secret(&o.value);
                     if sensitive {
                         redactor.add(o.value.clone());
                     }
@@ -212,7 +220,6 @@ impl Runtime {
                 Err(e) => error = Some(redactor.redact(&e.to_string())),
             }
         }
-        drop(state_files);
         let outputs = if error.is_none() {
             record::bundle_outputs(manifest, action, &produced)
         } else {
@@ -241,6 +248,8 @@ impl Runtime {
             state: &state,
             started,
         })?;
+        // Only once the state is recorded does it leave the bundle directory.
+        drop(state_files);
         Ok(Outcome {
             run_id,
             installation: installation.to_string(),

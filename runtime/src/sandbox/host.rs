@@ -44,10 +44,12 @@ impl log::Host for StepState {
             log::Level::Warn => LogLevel::Warn,
             log::Level::Error => LogLevel::Error,
         };
+        // Masked and escaped first, then cut and counted: a cut never leaves
+        // part of a secret, and the budget counts what is stored and shown.
+        let message = a.redactor.redact(&message);
         let cap = a.limits.output_cap.min(room);
-        let capped = &message[..floor_boundary(&message, cap)];
-        a.log_bytes += capped.len();
-        let message = a.redactor.redact(capped);
+        let message = message[..floor_boundary(&message, cap)].to_string();
+        a.log_bytes += message.len();
         a.logs.push(LogLine { level, message });
     }
 }

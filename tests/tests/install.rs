@@ -552,6 +552,11 @@ fn output_json_is_honoured_by_every_command() {
         serde_json::from_str(&run.stdout())
             .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}):\n{}", run.all()))
     };
+    for shell in ["bash", "zsh", "fish"] {
+        let c = sb.wasmix(&["completion", shell]);
+        c.expect_code(0).expect_stdout("wasmix");
+        assert!(c.stdout().contains("installation"), "{shell}");
+    }
     let version = json(&["version"], &[]);
     assert_eq!(version["contract"], "wasmix:mixin/mixin@0.1.0");
     assert!(version["wasmtime"].as_str().is_some_and(|v| !v.is_empty()));

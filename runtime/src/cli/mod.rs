@@ -157,6 +157,11 @@ pub enum Command {
     Parameters(sets::SetCommand),
     /// Print the versions of wasmix, wasmtime and the mixin contract
     Version,
+    /// Print a shell completion script (`wasmix completion bash > /etc/bash_completion.d/wasmix`)
+    Completion {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Run the command; the exit code on success.
@@ -179,6 +184,16 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Credentials(c) => sets::run(cli, wasmix::sets::SetKind::Credential, c),
         Command::Parameters(c) => sets::run(cli, wasmix::sets::SetKind::Parameter, c),
         Command::Version => version(cli),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "wasmix",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
 

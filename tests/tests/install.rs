@@ -260,6 +260,14 @@ fn manifest_and_step_errors_point_at_file_and_line() {
 
     let lint = sb.wasmix(&["lint", &example()]);
     lint.expect_code(0);
+
+    // Porter's dockerfile is not built: said, with its line, not ignored.
+    let docker = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\ndockerfile: Dockerfile.tmpl\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\nuninstall:\n  - exec:\n      command: echo\n";
+    let b = sb.bundle("dockerfile", docker, &[]);
+    sb.wasmix(&["lint", b.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("porter.yaml:4:")
+        .expect_stdout("dockerfile: wasmix runs no invocation image");
 }
 
 #[test]
@@ -719,6 +727,30 @@ if [ "$1" = fail ]; then exit 3; fi
             "{file} holds the state in clear"
         );
     }
+
+    // Porter's `mixin:` on a state variable grants it to that mixin's steps.
+    let by_mixin = m
+        .replace(
+            "grants: {commands: [./tf.sh], state: [tfstate]}",
+            "grants: {commands: [./tf.sh]}",
+        )
+        .replace(
+            "    path: terraform/terraform.tfstate\n",
+            "    path: terraform/terraform.tfstate\n    mixin: exec\n",
+        )
+        .replace("name: stateful", "name: bymixin");
+    let b2 = sb.bundle("bymixin", &by_mixin, &[("tf.sh", script)]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b2.join("tf.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    sb.wasmix(&["explain", b2.to_str().unwrap()])
+        .expect_stdout("from state declaration state[0]");
+    sb.wasmix(&["install", b2.to_str().unwrap()]).expect_code(0);
+    sb.wasmix(&["upgrade", b2.to_str().unwrap()]).expect_code(0);
+    sb.wasmix(&["installation", "output", "show", "bymixin", "seen"])
+        .expect_stdout("v1-state");
 
     // A state path leaving the bundle is refused with its location.
     let out = m.replace("path: terraform/terraform.tfstate", "path: ../elsewhere");

@@ -48,6 +48,8 @@ pub enum Origin {
     Step(String),
     /// A template in the step refers to it.
     Template(String),
+    /// A `state:` variable names the step's mixin (`mixin:`).
+    State(String),
 }
 
 impl fmt::Display for Origin {
@@ -56,6 +58,7 @@ impl fmt::Display for Origin {
             Origin::Mixin(p) => write!(f, "mixin declaration {p}"),
             Origin::Step(p) => write!(f, "step grants {p}"),
             Origin::Template(v) => write!(f, "template ${{ {v} }}"),
+            Origin::State(p) => write!(f, "state declaration {p}"),
         }
     }
 }
@@ -263,6 +266,13 @@ impl Grant {
             format!("{}.limits", step.path),
         );
         b.limits(&step.limits)?;
+        // Porter's `state: [{…, mixin: NAME}]`: the steps of that mixin use it.
+        for (i, var) in manifest.state.iter().enumerate() {
+            if var.mixin.as_deref() == Some(step.mixin.as_str()) {
+                b.at(Origin::State(format!("state[{i}]")), format!("state[{i}]"));
+                state::add_named(&mut b, &var.name, "")?;
+            }
+        }
         credentials::add_referenced(&mut b, &referenced, &step.path)?;
         Ok(b.grant)
     }

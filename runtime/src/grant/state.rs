@@ -31,14 +31,21 @@ pub fn relative_path(path: &str) -> Option<PathBuf> {
 /// The `state:` entry of a `grants:` block.
 pub(super) fn add(b: &mut GrantBuilder<'_>, names: &[String]) -> Result<(), GrantError> {
     for (i, name) in names.iter().enumerate() {
-        let sub = format!(".state[{i}]");
-        let Some(var) = b.manifest.state.iter().find(|s| &s.name == name) else {
-            return Err(b.error(
-                &sub,
-                format!("state {name:?} is not declared under `state:`"),
-            ));
-        };
-        let rel = relative_path(&var.path).ok_or_else(|| {
+        add_named(b, name, &format!(".state[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// Grant state variable `name`; errors are located at `sub` in the block.
+pub(super) fn add_named(b: &mut GrantBuilder<'_>, name: &str, sub: &str) -> Result<(), GrantError> {
+    let sub = sub.to_string();
+    let Some(var) = b.manifest.state.iter().find(|s| s.name == name) else {
+        return Err(b.error(
+            &sub,
+            format!("state {name:?} is not declared under `state:`"),
+        ));
+    };
+    let rel = relative_path(&var.path).ok_or_else(|| {
             b.error(
                 &sub,
                 format!(
@@ -47,32 +54,31 @@ pub(super) fn add(b: &mut GrantBuilder<'_>, names: &[String]) -> Result<(), Gran
                 ),
             )
         })?;
-        let parent = rel.parent().unwrap_or(Path::new(""));
-        let bundle = b
-            .manifest
-            .dir
-            .canonicalize()
-            .unwrap_or_else(|_| b.manifest.dir.clone());
-        let host = contained(&bundle, &parent.to_string_lossy()).ok_or_else(|| {
-            b.error(
-                &sub,
-                format!("state {name:?}: its directory leads out of the bundle"),
-            )
-        })?;
-        let guest = format!("{APP_DIR}/{}", parent.display())
-            .trim_end_matches('/')
-            .to_string();
-        if b.grant.state.insert(name.clone()) {
-            b.note(
-                CapabilityKind::State,
-                format!("{name} at {APP_DIR}/{} (dir {guest} rw)", rel.display()),
-            );
-            b.grant.add_file(FileGrant {
-                host,
-                guest,
-                write: true,
-            });
-        }
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let bundle = b
+        .manifest
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| b.manifest.dir.clone());
+    let host = contained(&bundle, &parent.to_string_lossy()).ok_or_else(|| {
+        b.error(
+            &sub,
+            format!("state {name:?}: its directory leads out of the bundle"),
+        )
+    })?;
+    let guest = format!("{APP_DIR}/{}", parent.display())
+        .trim_end_matches('/')
+        .to_string();
+    if b.grant.state.insert(name.to_string()) {
+        b.note(
+            CapabilityKind::State,
+            format!("{name} at {APP_DIR}/{} (dir {guest} rw)", rel.display()),
+        );
+        b.grant.add_file(FileGrant {
+            host,
+            guest,
+            write: true,
+        });
     }
     Ok(())
 }

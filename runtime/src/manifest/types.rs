@@ -253,6 +253,9 @@ pub struct StateVar {
     pub description: Option<String>,
     /// Path in Porter's invocation image.
     pub path: String,
+    /// The mixin whose steps use it: every step of that mixin is granted it.
+    #[serde(default)]
+    pub mixin: Option<String>,
 }
 
 /// Dependencies.

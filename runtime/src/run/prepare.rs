@@ -119,6 +119,13 @@ impl Runtime {
             warnings.extend(loaded.warning);
             mixins.insert(name.to_string(), Arc::new(loaded.mixin));
         }
+        if manifest.dockerfile.is_some() {
+            warnings.push(format!(
+                "{}: dockerfile: wasmix runs no invocation image, so this Dockerfile is not built: \
+                 the tools it installs must be on this machine (host driver) or in an image a step is granted (docker driver)",
+                manifest.source.locate("dockerfile")
+            ));
+        }
         let problems = self.check_steps(manifest, &plan, &mixins, &mut warnings)?;
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {

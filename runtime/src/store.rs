@@ -726,6 +726,27 @@ pub fn rfc3339(secs: i64) -> String {
 mod tests {
     use super::*;
 
+    /// A successful install of installation `inst` with these outputs.
+    fn install_run<'a>(
+        inst: &'a str,
+        steps: &'a [StepRecord],
+        outputs: &'a [(String, String, bool)],
+    ) -> RunRecord<'a> {
+        RunRecord {
+            installation: inst,
+            bundle: "b",
+            version: "1",
+            manifest: "m",
+            action: "install",
+            error: None,
+            parameters: "{}",
+            steps,
+            outputs,
+            state: &[],
+            started: now(),
+        }
+    }
+
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
@@ -740,20 +761,7 @@ mod tests {
             ("token".to_string(), "s3cret".to_string(), true),
             ("url".to_string(), "http://x".to_string(), false),
         ];
-        s.record(&RunRecord {
-            installation: "i",
-            bundle: "b",
-            version: "1",
-            manifest: "m",
-            action: "install",
-            error: None,
-            parameters: "{}",
-            steps: &[],
-            outputs: &outputs,
-            state: &[],
-            started: now(),
-        })
-        .unwrap();
+        s.record(&install_run("i", &[], &outputs)).unwrap();
         let hidden = s.outputs("i", false).unwrap();
         assert_eq!(hidden[0].name, "token");
         assert_eq!(hidden[0].value, None);
@@ -798,20 +806,7 @@ mod tests {
             duration_ms: 1,
         }];
         for inst in ["gone", "kept"] {
-            s.record(&RunRecord {
-                installation: inst,
-                bundle: "b",
-                version: "1",
-                manifest: "m",
-                action: "install",
-                error: None,
-                parameters: "{}",
-                steps: &steps,
-                outputs: &outputs,
-                state: &[],
-                started: now(),
-            })
-            .unwrap();
+            s.record(&install_run(inst, &steps, &outputs)).unwrap();
         }
         assert!(s.delete_installation("gone").unwrap());
         assert!(!s.delete_installation("gone").unwrap());
@@ -838,21 +833,7 @@ mod tests {
         let db = dir.path().join("state.db");
         let mut s = Store::open(&db).unwrap();
         let outputs = vec![("token".to_string(), "s3cret".to_string(), true)];
-        let run = s
-            .record(&RunRecord {
-                installation: "i",
-                bundle: "b",
-                version: "1",
-                manifest: "m",
-                action: "install",
-                error: None,
-                parameters: "{}",
-                steps: &[],
-                outputs: &outputs,
-                state: &[],
-                started: now(),
-            })
-            .unwrap();
+        let run = s.record(&install_run("i", &[], &outputs)).unwrap();
         // As an older wasmix wrote it.
         s.conn
             .execute(

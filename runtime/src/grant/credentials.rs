@@ -116,6 +116,13 @@ fn derive(
     b.grant
         .derived
         .insert(name.to_string(), (id.to_string(), output.to_string()));
+    hold(b, name, access, &format!(" from {from}"));
+    Ok(())
+}
+
+/// Record that the step holds credential `name` with `access` (a wider
+/// access replaces a narrower one), and note it for `explain`.
+fn hold(b: &mut GrantBuilder<'_>, name: &str, access: CredentialAccess, what_else: &str) {
     let entry = b
         .grant
         .credentials
@@ -126,9 +133,8 @@ fn derive(
     }
     b.note(
         CapabilityKind::Credential,
-        format!("{name} ({}) from {from}", access.label()),
+        format!("{name} ({}){what_else}", access.label()),
     );
-    Ok(())
 }
 
 /// Credentials the step's templates render: rendering puts the bytes into
@@ -184,17 +190,6 @@ fn grant(
             );
         }
     }
-    let entry = b
-        .grant
-        .credentials
-        .entry(name.to_string())
-        .or_insert(access);
-    if access > *entry {
-        *entry = access;
-    }
-    b.note(
-        CapabilityKind::Credential,
-        format!("{name} ({})", access.label()),
-    );
+    hold(b, name, access, "");
     Ok(())
 }

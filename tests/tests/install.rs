@@ -842,3 +842,88 @@ fn credential_and_parameter_sets_work_as_porters() {
     sb.wasmix(&["credentials", "list"])
         .expect_stdout("no credential sets");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_with_the_host_driver_stops_the_command_records_the_run_and_cleans_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: slow
+version: 0.1.0
+mixins:
+  - exec:
+      grants: {commands: [./slow.sh], state: [tf]}
+state:
+  - name: tf
+    path: terraform/state
+parameters:
+  - name: mode
+    default: fast
+install:
+  - exec:
+      command: ./slow.sh
+      arguments: ["${ bundle.parameters.mode }"]
+upgrade:
+  - exec:
+      command: ./slow.sh
+      arguments: ["${ bundle.parameters.mode }"]
+uninstall:
+  - exec:
+      command: echo
+"#;
+    let script = "#!/bin/sh\nif [ \"$1\" = slow ]; then touch started; sleep 30; fi\necho v1 > terraform/state\n";
+    let b = sb.bundle("slow", m, &[("slow.sh", script)]);
+    std::fs::set_permissions(b.join("slow.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.wasmix(&["install", b.to_str().unwrap()]).expect_code(0);
+
+    let mut child = std::process::Command::new(wasmix_e2e::wasmix_bin())
+        .args(["upgrade", b.to_str().unwrap(), "--param", "mode=slow"])
+        .env("WASMIX_HOME", sb.home())
+        .env("WASMIX_MIXIN_PATH", wasmix_e2e::mixin_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !b.join("started").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The restored state sits in the bundle directory while the step runs.
+    assert!(b.join("terraform/state").exists());
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wasmix did not stop after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !b.join("terraform/state").exists(),
+        "the state file was left in the bundle directory"
+    );
+    let runs = sb.wasmix(&["installation", "runs", "slow", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&runs.stdout()).unwrap();
+    assert_eq!(doc[0]["action"], "upgrade");
+    assert_eq!(doc[0]["status"], "failed");
+    assert!(
+        doc[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted (Ctrl-C)"),
+        "{doc}"
+    );
+}

@@ -210,6 +210,8 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         );
     }
     let mut store = open_store(cli)?;
+    // From here Ctrl-C stops the run cleanly instead of killing wasmix.
+    wasmix::interrupt::watch();
     let verbose = args.verbose;
     let mut on_event = |e: Event<'_>| {
         if text {

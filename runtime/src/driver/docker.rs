@@ -68,12 +68,7 @@ fn watch_ctrl_c(docker: Docker, live: Live) {
                     .build();
                 let _ = docker.remove_container(&id, Some(options)).await;
             }
-            // The handler replaced Ctrl-C's default meaning for good: a
-            // second press forces the exit a first press only asked for.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted again: exiting now");
-                std::process::exit(130);
-            }
+            // A second press is `interrupt::watch`'s to handle.
         });
     };
     // If the thread cannot start, Ctrl-C keeps its default meaning.

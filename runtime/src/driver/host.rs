@@ -10,6 +10,9 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use wait_timeout::ChildExt;
 
+/// How often a waiting command checks for Ctrl-C.
+const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The only `PATH` host commands see.
 pub const FIXED_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -66,24 +69,45 @@ impl Driver for HostDriver {
             .stderr
             .take()
             .map(|s| std::thread::spawn(move || read_capped(s, cap)));
-        // Woken by the child's exit, not by polling; killed at the deadline.
-        let status = match child.wait_timeout(limits.timeout) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(DriverError::Timeout {
-                    program: request.program.clone(),
-                    seconds: limits.timeout.as_secs(),
-                });
-            }
-            Err(source) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(DriverError::Spawn {
-                    program: request.program.clone(),
-                    source,
-                });
+        // Woken by the child's exit (SIGCHLD, not polling); killed at the
+        // deadline, or within a tenth of a second of Ctrl-C.
+        let started = std::time::Instant::now();
+        let fail = |child: &mut std::process::Child, e: DriverError| {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        };
+        let status = loop {
+            let left = limits.timeout.saturating_sub(started.elapsed());
+            match child.wait_timeout(left.min(INTERRUPT_CHECK)) {
+                Ok(Some(status)) => break status,
+                Ok(None) if crate::interrupt::requested() => {
+                    return fail(
+                        &mut child,
+                        DriverError::Interrupted {
+                            program: request.program.clone(),
+                        },
+                    );
+                }
+                Ok(None) if started.elapsed() >= limits.timeout => {
+                    return fail(
+                        &mut child,
+                        DriverError::Timeout {
+                            program: request.program.clone(),
+                            seconds: limits.timeout.as_secs(),
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    return fail(
+                        &mut child,
+                        DriverError::Spawn {
+                            program: request.program.clone(),
+                            source,
+                        },
+                    );
+                }
             }
         };
         let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {

@@ -103,6 +103,12 @@ pub enum DriverError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The operator pressed Ctrl-C; the command was killed.
+    #[error("{program} was interrupted (Ctrl-C) and killed")]
+    Interrupted {
+        /// Program.
+        program: String,
+    },
     /// The command ran past its deadline and was killed.
     #[error("{program} was killed after {seconds}s (step deadline)")]
     Timeout {

@@ -611,6 +611,17 @@ uninstall:
     let logs = sb.wasmix(&["installation", "logs", "probe-bundle"]);
     assert!(!logs.all().contains("pw-9f8e7d"), "{}", logs.all());
 
+    // Rendering it into a later step's text is refused: it travels as a handle only.
+    let rendered = m.replace(
+        "        - {kind: reveal, name: conn}\n",
+        "        - {kind: reveal, name: conn}\n  - exec:\n      command: echo\n      arguments: [\"${ steps.create.outputs.connectionString }\"]\n      grants: {commands: [echo]}\n",
+    );
+    let b = sb.bundle("derived-rendered", &rendered, &[]);
+    let run = sb.wasmix(&["install", b.to_str().unwrap(), "-i", "rendered"]);
+    run.expect_code(1)
+        .expect_stdout("is passed to a step as a credential");
+    assert!(!run.all().contains("pw-9f8e7d"), "{}", run.all());
+
     // `from` must name an earlier step's output.
     let bad = m.replace("steps.create.outputs", "steps.later.outputs");
     let b = sb.bundle("derived-bad", &bad, &[]);

@@ -125,6 +125,7 @@ impl Runtime {
                 produced: &produced,
                 previous_outputs: &previous.outputs,
                 by_step: &by_step,
+                credential_outputs: &secret_outputs,
                 grant: &planned.grant,
             };
             let mut report = match render(manifest, planned, &vars) {

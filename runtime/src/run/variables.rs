@@ -23,8 +23,19 @@ pub struct Variables<'a> {
     pub previous_outputs: &'a BTreeMap<String, String>,
     /// Outputs of earlier steps of this run that have an `id`, by id.
     pub by_step: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// Step outputs later steps take as credentials (step id, output): they
+    /// travel as handles only, never rendered into a step's text.
+    pub credential_outputs: &'a std::collections::BTreeSet<(String, String)>,
     /// The step's grant (`env.*` needs the variable granted).
     pub grant: &'a Grant,
+}
+
+/// Why an output passed as a credential is not rendered.
+fn as_handle_only(output: &str) -> String {
+    format!(
+        "output {output:?} is passed to a step as a credential (`from:`), so it is never rendered into text; \
+         grant it to this step with `{{name: …, from: …, read: true}}` to read it"
+    )
 }
 
 impl Variables<'_> {
@@ -58,6 +69,18 @@ impl Variables<'_> {
                     .cloned()
                     .ok_or_else(|| format!("credential {c:?} was not given for {action}")),
             },
+            ["bundle", "outputs", o]
+                if self.credential_outputs.iter().any(|(_, name)| name == o) =>
+            {
+                Err(as_handle_only(o))
+            }
+            ["steps", id, "outputs", o]
+                if self
+                    .credential_outputs
+                    .contains(&(id.to_string(), o.to_string())) =>
+            {
+                Err(as_handle_only(o))
+            }
             ["bundle", "outputs", o] => self
                 .produced
                 .get(*o)

@@ -635,3 +635,35 @@ uninstall:
         .expect_code(2)
         .expect_stderr("unknown field `raed`, expected one of `name`, `read`, `from`");
 }
+
+#[test]
+fn a_secret_cut_by_the_output_cap_is_still_masked() {
+    let sb = Sandbox::new();
+    let secret = "straddling-secret-value";
+    // printenv prints PATH first, then SECRET: cut the output five bytes
+    // into the secret.
+    let prefix = format!("PATH={}\nSECRET=", wasmix::driver::FIXED_PATH);
+    let cap = prefix.len() + 5;
+    let creds = "credentials:\n  - name: token\n";
+    let b = sb.bundle(
+        "cut",
+        &single_step(
+            creds,
+            &format!(
+                "{{credentials: [token], commands: [printenv]}}\n      limits: {{output: \"{cap}\"}}"
+            ),
+            &["{kind: run-with-secret, program: printenv, name: token}"],
+        ),
+        &[],
+    );
+    let (run, _) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
+    run.expect_code(0);
+    let r = results(&sb);
+    assert!(!r["a0"].contains(&secret[..5]), "{r:?}");
+    assert!(r["a0"].contains("SECRET=*"), "{r:?}");
+}

@@ -8,7 +8,7 @@ mod host;
 
 pub use debug::{DebugDriver, Recorded};
 pub use docker::{DockerDriver, PullPolicy};
-pub use host::HostDriver;
+pub use host::{HostDriver, FIXED_PATH};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -130,17 +130,26 @@ impl driver::Host for StepState {
             return Err("no driver is available while describing or linting".into());
         };
         let remaining = a.deadline.saturating_duration_since(Instant::now());
+        // Read a little past the cap, so a secret that straddles it is
+        // whole when it is masked; cut to the cap afterwards.
+        let margin = a.use_only_forms.iter().map(Vec::len).max().unwrap_or(0);
         let limits = RunLimits {
             timeout: remaining,
-            output_cap: a.limits.output_cap,
+            output_cap: a.limits.output_cap + margin,
+        };
+        let cap = a.limits.output_cap;
+        let masked = |bytes: &[u8]| {
+            let mut out = mask_bytes(bytes, &a.use_only_forms);
+            out.truncate(cap);
+            out
         };
         match driver.run(&request, limits) {
             // A credential granted for use only stays unread: whatever a
             // command prints of it comes back masked.
             Ok(done) => Ok(driver::Completed {
                 exit_code: done.exit_code,
-                stdout: mask_bytes(&done.stdout, &a.use_only_forms),
-                stderr: mask_bytes(&done.stderr, &a.use_only_forms),
+                stdout: masked(&done.stdout),
+                stderr: masked(&done.stderr),
             }),
             Err(e) => Err(a.redactor.redact(&e.to_string())),
         }

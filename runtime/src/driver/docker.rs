@@ -40,12 +40,16 @@ pub struct DockerDriver {
 /// Containers that exist right now, for the Ctrl-C watcher.
 type Live = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
-/// On Ctrl-C, ask the run to stop ([`crate::interrupt`]) and remove every
-/// live container. The step waiting on one then fails as interrupted; a step
-/// still inside its mixin is trapped at the next epoch tick; the run is
-/// recorded as interrupted and the command exits 130.
+/// On Ctrl-C ([`crate::interrupt`]), remove every live container. The step
+/// waiting on one then fails as interrupted; a step still inside its mixin
+/// is trapped at the next epoch tick; the run is recorded as interrupted and
+/// the command exits 130.
 fn watch_ctrl_c(docker: Docker, live: Live) {
-    let watcher = move || {
+    crate::interrupt::on_interrupt(move || {
+        let ids: Vec<String> = live
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default();
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -53,14 +57,6 @@ fn watch_ctrl_c(docker: Docker, live: Live) {
             return;
         };
         rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            crate::interrupt::request();
-            let ids: Vec<String> = live
-                .lock()
-                .map(|l| l.iter().cloned().collect())
-                .unwrap_or_default();
             for id in ids {
                 let options = RemoveContainerOptionsBuilder::default()
                     .force(true)
@@ -68,13 +64,9 @@ fn watch_ctrl_c(docker: Docker, live: Live) {
                     .build();
                 let _ = docker.remove_container(&id, Some(options)).await;
             }
-            // A second press is `interrupt::watch`'s to handle.
         });
-    };
-    // If the thread cannot start, Ctrl-C keeps its default meaning.
-    let _ = std::thread::Builder::new()
-        .name("wasmix-ctrl-c".into())
-        .spawn(watcher);
+    });
+    crate::interrupt::watch();
 }
 
 fn engine_err(endpoint: &str, what: &str, e: impl std::fmt::Display) -> DriverError {

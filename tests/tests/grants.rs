@@ -650,7 +650,7 @@ fn a_secret_cut_by_the_output_cap_is_still_masked() {
         &single_step(
             creds,
             &format!(
-                "{{credentials: [token], commands: [printenv]}}\n      limits: {{output: \"{cap}\"}}"
+                "{{credentials: [token], commands: [printenv]}}\n      limits: {{output: {cap}}}"
             ),
             &["{kind: run-with-secret, program: printenv, name: token}"],
         ),

@@ -407,23 +407,36 @@ pub enum AllKeyword {
 #[serde(deny_unknown_fields)]
 pub struct LimitSpec {
     /// Linear memory, e.g. `64Mi`, `1Gi`, or bytes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "size_text")]
     pub memory: Option<String>,
     /// Wall-clock deadline, e.g. `30s`, `5m`, `1h`.
     #[serde(default)]
     pub deadline: Option<String>,
     /// Cap on captured stdout/stderr, per stream.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "size_text")]
     pub output: Option<String>,
     /// Cap on the total size of the outputs a step returns.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "size_text")]
     pub outputs: Option<String>,
     /// Driver requests per step.
     #[serde(default)]
     pub requests: Option<u32>,
     /// Bytes of log lines a step may emit, e.g. `256Ki`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "size_text")]
     pub logs: Option<String>,
+}
+
+/// A size written as text (`64Mi`) or as a plain number of bytes (`1024`).
+fn size_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "a size is bytes or a number with Ki, Mi or Gi (`64Mi`), found {}",
+            super::kind_of(&other)
+        ))),
+    }
 }
 
 /// The credentials part of a grant. Read through [`TryFrom`] rather than an

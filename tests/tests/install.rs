@@ -927,3 +927,163 @@ uninstall:
         "{doc}"
     );
 }
+
+/// Every field of Porter's manifest schema, and what wasmix does with it.
+/// A field Porter adds must be decided here: honoured (the test that shows
+/// it), metadata (shown, changes nothing Porter runs either), warned, or
+/// refused (checked below with a real manifest).
+const PORTER_FIELDS: &[(&str, &str)] = &[
+    (
+        "credentials",
+        "honoured: grants.rs, install.rs env_destinations_reach_granted_commands_only",
+    ),
+    ("custom", "honoured: ${ bundle.custom.* } templates"),
+    (
+        "customActions",
+        "honoured: stateless custom actions (run/steps.rs)",
+    ),
+    ("dependencies", "refused"),
+    ("description", "metadata"),
+    ("dockerfile", "warned"),
+    ("images", "honoured: ${ bundle.images.* } templates"),
+    ("install", "honoured"),
+    ("maintainers", "metadata"),
+    ("mixins", "honoured"),
+    ("name", "honoured"),
+    ("outputs", "honoured"),
+    ("parameters", "honoured"),
+    (
+        "reference",
+        "metadata: where `porter publish` pushes; wasmix has no publish yet",
+    ),
+    (
+        "registry",
+        "metadata: where `porter publish` pushes; wasmix has no publish yet",
+    ),
+    ("required", "refused"),
+    ("schemaType", "honoured: checked"),
+    ("schemaVersion", "honoured: template delimiters"),
+    (
+        "state",
+        "honoured: state_files_are_kept_between_actions_and_a_failed_action_keeps_the_previous",
+    ),
+    ("uninstall", "honoured"),
+    ("upgrade", "honoured"),
+    ("version", "honoured"),
+    ("credential.applyTo", "honoured"),
+    ("credential.description", "metadata"),
+    (
+        "credential.env",
+        "honoured: env_destinations_reach_granted_commands_only",
+    ),
+    ("credential.name", "honoured"),
+    ("credential.path", "refused"),
+    ("credential.required", "honoured"),
+    ("parameter.applyTo", "honoured"),
+    ("parameter.description", "metadata"),
+    (
+        "parameter.env",
+        "honoured: env_destinations_reach_granted_commands_only",
+    ),
+    ("parameter.name", "honoured"),
+    ("parameter.path", "refused"),
+    ("parameter.persistent", "honoured"),
+    ("parameter.sensitive", "honoured"),
+    ("parameter.source", "honoured: source.output"),
+    ("output.applyTo", "honoured"),
+    ("output.description", "metadata"),
+    ("output.name", "honoured"),
+    ("output.path", "refused"),
+    ("output.sensitive", "honoured"),
+    ("stateVar.description", "metadata"),
+    (
+        "stateVar.mixin",
+        "honoured: state_files_are_kept_between_actions_and_a_failed_action_keeps_the_previous",
+    ),
+    ("stateVar.name", "honoured"),
+    ("stateVar.path", "honoured"),
+    ("customAction.description", "metadata"),
+    ("customAction.modifies", "metadata"),
+    ("customAction.stateless", "honoured"),
+    ("image.description", "metadata"),
+    ("image.digest", "honoured: ${ bundle.images.NAME.digest }"),
+    ("image.imageType", "metadata"),
+    ("image.labels", "metadata"),
+    ("image.mediaType", "metadata"),
+    (
+        "image.repository",
+        "honoured: ${ bundle.images.NAME.repository }",
+    ),
+    ("image.size", "metadata"),
+    ("image.tag", "honoured: ${ bundle.images.NAME.tag }"),
+    ("dependency.bundle", "refused (with dependencies)"),
+    ("dependency.name", "refused (with dependencies)"),
+    ("dependency.parameters", "refused (with dependencies)"),
+    ("maintainer.email", "metadata"),
+    ("maintainer.name", "metadata"),
+    ("maintainer.url", "metadata"),
+];
+
+#[test]
+fn every_field_of_porters_manifest_schema_is_honoured_or_refused() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(porter_compat().join("schema/manifest.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let props = |v: &Value| -> Vec<String> {
+        let mut out: Vec<String> = v["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in v["allOf"].as_array().into_iter().flatten() {
+            out.extend(
+                part["properties"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|o| o.keys().cloned()),
+            );
+        }
+        out
+    };
+    let mut fields = props(&schema);
+    for def in [
+        "credential",
+        "parameter",
+        "output",
+        "stateVar",
+        "customAction",
+        "image",
+        "dependency",
+        "maintainer",
+    ] {
+        fields.extend(
+            props(&schema["definitions"][def])
+                .into_iter()
+                .map(|p| format!("{def}.{p}")),
+        );
+    }
+    let undecided: Vec<&String> = fields
+        .iter()
+        .filter(|f| !PORTER_FIELDS.iter().any(|(k, _)| k == f))
+        .collect();
+    assert!(
+        undecided.is_empty(),
+        "Porter manifest fields nobody decided about (honour, refuse in support.rs, or list here): {undecided:?}"
+    );
+
+    // The refusals, each with its location.
+    let sb = Sandbox::new();
+    let base = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\nuninstall:\n  - exec:\n      command: echo\n";
+    for (extra, want) in [
+        ("dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n", "dependencies: dependencies are not supported"),
+        ("required:\n  - docker\n", "required: required extensions are not supported"),
+        ("credentials:\n  - name: k\n    path: /root/.kube/config\n", "credentials[0].path: credential files"),
+        ("parameters:\n  - name: p\n    path: /cnab/app/p\n    default: x\n", "parameters[0].path: parameter files"),
+        ("outputs:\n  - name: o\n    path: /cnab/app/o\n", "outputs[0].path: bundle outputs read from a file"),
+    ] {
+        let b = sb.bundle("refused", &format!("{base}{extra}"), &[]);
+        let lint = sb.wasmix(&["lint", b.to_str().unwrap()]);
+        lint.expect_code(2).expect_stderr(want);
+        assert!(lint.stderr().contains("porter.yaml:1"), "{}", lint.all());
+    }
+}

@@ -1,7 +1,7 @@
 //! `wasmix install | upgrade | uninstall | invoke`: plan the bundle once,
 //! build a runtime sized for it, prepare (lock check included), run, print.
 
-use super::output::{print_json, shown};
+use super::output::{print_json, shown, StepDoc};
 use super::{
     bad_input, home, load_manifest, oci_source_for, open_store, parse_pairs, Cli, Failure, Format,
 };
@@ -285,17 +285,6 @@ struct OutcomeDoc<'a> {
 }
 
 #[derive(serde::Serialize)]
-struct StepDoc<'a> {
-    index: usize,
-    mixin: &'a str,
-    description: &'a str,
-    status: wasmix::store::StepStatus,
-    message: Option<&'a str>,
-    logs: &'a str,
-    duration_ms: u64,
-}
-
-#[derive(serde::Serialize)]
 struct OutputDoc<'a> {
     name: &'a str,
     value: String,
@@ -310,19 +299,7 @@ fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
             run: o.run_id,
             status: if o.succeeded() { "succeeded" } else { "failed" },
             error: o.error.as_deref(),
-            steps: o
-                .steps
-                .iter()
-                .map(|s| StepDoc {
-                    index: s.index,
-                    mixin: &s.mixin,
-                    description: &s.description,
-                    status: s.status,
-                    message: s.message.as_deref(),
-                    logs: &s.logs,
-                    duration_ms: s.duration_ms,
-                })
-                .collect(),
+            steps: o.steps.iter().map(StepDoc::from).collect(),
             outputs: o
                 .outputs
                 .iter()

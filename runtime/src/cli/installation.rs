@@ -1,7 +1,7 @@
 //! `wasmix installation list | show | runs | logs | outputs | output show |
 //! delete`: what the state store knows about installations.
 
-use super::output::print_json;
+use super::output::{print_json, StepDoc};
 use super::{bad_input, open_store, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::Subcommand;
@@ -167,26 +167,7 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
             };
             let results = store.results(chosen.id)?;
             if json {
-                #[derive(serde::Serialize)]
-                struct StepLogDoc<'a> {
-                    index: usize,
-                    mixin: &'a str,
-                    description: &'a str,
-                    status: wasmix::store::StepStatus,
-                    message: Option<&'a str>,
-                    logs: &'a str,
-                }
-                let docs: Vec<StepLogDoc<'_>> = results
-                    .iter()
-                    .map(|s| StepLogDoc {
-                        index: s.index,
-                        mixin: &s.mixin,
-                        description: &s.description,
-                        status: s.status,
-                        message: s.message.as_deref(),
-                        logs: &s.logs,
-                    })
-                    .collect();
+                let docs: Vec<StepDoc<'_>> = results.iter().map(StepDoc::from).collect();
                 print_json(&docs)?;
             } else {
                 println!(

@@ -27,3 +27,29 @@ pub fn shown(value: &str, sensitive: bool) -> String {
         value.to_string()
     }
 }
+
+/// A step result as JSON: what `install` reports and `installation logs` reads back.
+#[derive(serde::Serialize)]
+pub struct StepDoc<'a> {
+    index: usize,
+    mixin: &'a str,
+    description: &'a str,
+    status: wasmix::store::StepStatus,
+    message: Option<&'a str>,
+    logs: &'a str,
+    duration_ms: u64,
+}
+
+impl<'a> From<&'a wasmix::store::StepRecord> for StepDoc<'a> {
+    fn from(s: &'a wasmix::store::StepRecord) -> Self {
+        StepDoc {
+            index: s.index,
+            mixin: &s.mixin,
+            description: &s.description,
+            status: s.status,
+            message: s.message.as_deref(),
+            logs: &s.logs,
+            duration_ms: s.duration_ms,
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod version_tests {
     }
 }
 
+pub mod bundle;
 pub mod driver;
 pub mod exit;
 pub mod explain;

@@ -124,7 +124,12 @@ impl Lock {
 
 /// Read the lock file beside `manifest`, if there is one.
 pub fn read(manifest: &Manifest) -> Result<Option<Lock>, LockError> {
-    let path = manifest.dir.join(LOCK_FILE);
+    read_at(&manifest.dir.join(LOCK_FILE))
+}
+
+/// Read the lock file at `path`, if there is one.
+pub fn read_at(path: &std::path::Path) -> Result<Option<Lock>, LockError> {
+    let path = path.to_path_buf();
     let file_err = |message: String| LockError::File {
         path: path.clone(),
         message,
@@ -151,7 +156,27 @@ pub fn check(
     accept: bool,
     pins: &BTreeMap<String, LockedMixin>,
 ) -> Result<(), LockError> {
-    let path = manifest.dir.join(LOCK_FILE);
+    check_at(
+        &manifest.dir.join(LOCK_FILE),
+        manifest,
+        plans,
+        previous,
+        accept,
+        pins,
+    )
+}
+
+/// [`check`], with the lock file at `path` instead of beside the manifest
+/// (a bundle from a registry keeps the operator's lock per installation).
+pub fn check_at(
+    path: &std::path::Path,
+    manifest: &Manifest,
+    plans: &BundlePlan,
+    previous: Option<&Lock>,
+    accept: bool,
+    pins: &BTreeMap<String, LockedMixin>,
+) -> Result<(), LockError> {
+    let path = path.to_path_buf();
     let mut current = Lock::of(manifest, plans);
     current.mixins = pins.clone();
     if let Some(old) = previous {
@@ -173,6 +198,9 @@ pub fn check(
     };
     let text = serde_yaml::to_string(&current).map_err(|e| file_err(e.to_string()))?;
     let header = "# Written by wasmix: the capabilities each step was granted when last accepted.\n# Commit it; wasmix stops when porter.yaml grants more than this records.\n";
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_err(e.to_string()))?;
+    }
     crate::fsutil::write_atomic(&path, format!("{header}{text}").as_bytes())
         .map_err(|e| file_err(e.to_string()))
 }

@@ -110,6 +110,7 @@ fn child(n: usize, kind: &str) {
         driver,
         limits: Default::default(),
         oci: None,
+        pinned: None,
     };
     let manifest = wasmix::manifest::load(dir.path()).unwrap();
     let mut store = wasmix::store::Store::open(&dir.path().join("state.db")).unwrap();

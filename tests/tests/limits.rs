@@ -19,6 +19,7 @@ fn runtime(limits: Limits, cache: Option<std::path::PathBuf>) -> Runtime {
         driver: Arc::new(HostDriver),
         limits,
         oci: None,
+        pinned: None,
     }
 }
 

@@ -2,12 +2,10 @@
 //! build a runtime sized for it, prepare (lock check included), run, print.
 
 use super::output::{print_json, shown, StepDoc};
-use super::{
-    bad_input, home, load_manifest, oci_source_for, open_store, parse_pairs, Cli, Failure, Format,
-};
+use super::{bad_input, home, oci_source_for, open_store, parse_pairs, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
 use wasmix::manifest::Manifest;
@@ -15,7 +13,9 @@ use wasmix::plan::BundlePlan;
 use wasmix::redact::sanitize;
 use wasmix::resolve::MixinPath;
 use wasmix::run::inputs::{CredentialSource, SourceError};
-use wasmix::run::{pool_for, Event, ExitClass, Inputs, Limits, LockCheck, Outcome, Runtime};
+use wasmix::run::{
+    pool_for, Event, ExitClass, Inputs, Limits, LockCheck, Outcome, PinnedComponent, Runtime,
+};
 use wasmix::sandbox::MixinEngine;
 use wasmix::sets::SetKind;
 
@@ -54,9 +54,9 @@ impl From<Pull> for PullPolicy {
 /// What every action command takes.
 #[derive(Args)]
 pub struct ActionArgs {
-    /// Bundle directory or manifest file [default: the one the installation
-    /// was last run from, else the current directory]
-    pub path: Option<std::path::PathBuf>,
+    /// Which bundle
+    #[command(flatten)]
+    pub bundle: super::bundle::BundleArg,
     /// Installation name [default: the bundle's name]
     #[arg(long, short = 'i')]
     pub installation: Option<String>,
@@ -91,17 +91,26 @@ pub struct ActionArgs {
 
 /// A runtime for `plans`: the engine's instance pool sized from the plan,
 /// mixins from the mixin path and the registry, commands to `driver`.
+/// `pinned` is set for a bundle from a registry: its mixins come from
+/// there and nowhere else.
 pub fn runtime(
     cli: &Cli,
     driver: DriverKind,
     pull: Pull,
     manifest: &Manifest,
     plans: &BundlePlan,
+    pinned: Option<BTreeMap<String, PinnedComponent>>,
 ) -> Result<Runtime, Failure> {
     // A registry is needed only for mixins that name one, or that may come
     // from the default namespace.
-    let needs_registry =
-        manifest.mixins.iter().any(|m| m.reference.is_some()) || cli.mixin_namespace.is_some();
+    let needs_registry = match &pinned {
+        Some(p) => p
+            .values()
+            .any(|c| matches!(c, PinnedComponent::Registry(_))),
+        None => {
+            manifest.mixins.iter().any(|m| m.reference.is_some()) || cli.mixin_namespace.is_some()
+        }
+    };
     let home = home(cli)?;
     let driver: Arc<dyn Driver> = match driver {
         DriverKind::Host => Arc::new(HostDriver),
@@ -118,6 +127,7 @@ pub fn runtime(
         driver,
         limits,
         oci: Some(oci_source_for(cli, needs_registry)?),
+        pinned,
     })
 }
 
@@ -165,38 +175,52 @@ fn inputs(cli: &Cli, args: &ActionArgs) -> Result<Inputs, Failure> {
     Ok(inputs)
 }
 
-/// The bundle to run: the one named, else (for an existing installation)
-/// the one it was last run from, else the current directory.
-fn bundle_path(cli: &Cli, action: &str, args: &ActionArgs) -> Result<PathBuf, Failure> {
-    if let Some(p) = &args.path {
-        return Ok(p.clone());
-    }
-    if let (Some(name), false) = (&args.installation, action == "install") {
+/// The bundle an existing installation was last run from (a path, or a
+/// registry reference pinned by digest), when no bundle is named.
+fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<String>, Failure> {
+    let named = args.bundle.bundle.is_some() || args.bundle.reference.is_some();
+    if let (Some(name), false, false) = (&args.installation, action == "install", named) {
         if let Some(i) = open_store(cli)?.installation(name)? {
-            return Ok(PathBuf::from(i.manifest));
+            return Ok(Some(i.manifest));
         }
     }
-    Ok(PathBuf::from("."))
+    Ok(None)
 }
 
-/// Run `action` of the bundle at `args.path`.
+/// Run `action` of the bundle `args` names.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
-    let manifest = load_manifest(&bundle_path(cli, action, args)?)?;
+    let opened = super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?;
+    let manifest = &opened.manifest;
     let inputs = inputs(cli, args)?;
     let installation = args
         .installation
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
-    let plans = BundlePlan::new(&manifest)?;
-    let rt = runtime(cli, args.driver, args.pull, &manifest, &plans)?;
-    let prepared = rt.prepare(
-        &manifest,
+    let plans = BundlePlan::new(manifest)?;
+    let rt = runtime(
+        cli,
+        args.driver,
+        args.pull,
+        manifest,
+        &plans,
+        opened.pinned()?,
+    )?;
+    // A registry bundle's directory is the cache's: the operator's lock for
+    // it is kept per installation.
+    let lock_file = match &opened.fetched {
+        Some(_) => Some(super::bundle::installation_lock(cli, &installation)?),
+        None => None,
+    };
+    let mut prepared = rt.prepare(
+        manifest,
         &plans,
         action,
         LockCheck::Enforce {
             accept: args.accept_capabilities,
+            file: lock_file,
         },
     )?;
+    prepared.origin = opened.fetched.as_ref().map(|(f, _)| f.pinned_reference());
     let text = cli.output == Format::Text;
     if text {
         for w in &prepared.warnings {
@@ -220,7 +244,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     };
     let outcome = rt.run(
         &mut store,
-        &manifest,
+        manifest,
         &prepared,
         &installation,
         &inputs,

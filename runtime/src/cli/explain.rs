@@ -2,6 +2,7 @@
 //! whether its steps are valid, and the schema editors check them with.
 
 use super::actions::{mixin_path, runtime, DriverKind, Pull};
+use super::bundle::BundleArg;
 use super::output::print_json;
 use super::{home, load_manifest, Cli, Failure, Format};
 use std::path::Path;
@@ -13,10 +14,18 @@ use wasmix::sandbox::MixinEngine;
 
 /// `wasmix lint`: prepare every action (mixins loaded, steps checked against
 /// schemas and lint rules) without writing the lock file.
-pub fn lint(cli: &Cli, path: &Path) -> Result<u8, Failure> {
-    let manifest = load_manifest(path)?;
+pub fn lint(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
+    let opened = super::bundle::open(cli, bundle, None)?;
+    let manifest = opened.manifest.clone();
     let plans = BundlePlan::new(&manifest)?;
-    let rt = runtime(cli, DriverKind::Debug, Pull::Missing, &manifest, &plans)?;
+    let rt = runtime(
+        cli,
+        DriverKind::Debug,
+        Pull::Missing,
+        &manifest,
+        &plans,
+        opened.pinned()?,
+    )?;
     let mut warnings = Vec::new();
     for action in plans.actions.keys() {
         let prepared = rt.prepare(&manifest, &plans, action, LockCheck::ReadOnly)?;
@@ -46,8 +55,8 @@ pub fn lint(cli: &Cli, path: &Path) -> Result<u8, Failure> {
 }
 
 /// `wasmix explain`: the bundle's declarations and every step's grants.
-pub fn explain(cli: &Cli, path: &Path, only: Option<&str>) -> Result<u8, Failure> {
-    let m = load_manifest(path)?;
+pub fn explain(cli: &Cli, bundle: &BundleArg, only: Option<&str>) -> Result<u8, Failure> {
+    let m = super::bundle::open(cli, bundle, None)?.manifest;
     let plans: Vec<Plan> = match only {
         Some(a) => vec![Plan::new(&m, a)?],
         None => m

@@ -105,3 +105,9 @@ impl Classified for wasmix::publish::PublishError {
         }
     }
 }
+
+impl Classified for wasmix::bundle::BundleError {
+    fn exit_class(&self) -> ExitClass {
+        wasmix::bundle::BundleError::exit_class(self)
+    }
+}

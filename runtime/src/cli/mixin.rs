@@ -80,7 +80,8 @@ pub enum CacheCommand {
 /// Run a `cache` subcommand.
 pub fn cache(cli: &Cli, c: &CacheCommand) -> Result<u8, Failure> {
     let CacheCommand::Prune = c;
-    let (files, bytes) = oci_source(cli)?.cache.prune()?;
+    let cache = oci_source(cli)?.cache;
+    let (files, bytes) = cache.prune(wasmix::bundle::cache::blobs_in_use(&cache))?;
     if cli.output == Format::Json {
         println!(
             "{}",
@@ -122,8 +123,10 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     let max_layer = cli.max_mixin_size;
     let json = cli.output == Format::Json;
     match c {
-        MixinCommand::Sign(args) => return signing::sign(cli, &oci, args),
-        MixinCommand::Verify(args) => return signing::verify(cli, &oci, args),
+        MixinCommand::Sign(args) => return signing::sign(cli, &oci, args, signing::Kind::Mixin),
+        MixinCommand::Verify(args) => {
+            return signing::verify(cli, &oci, args, signing::Kind::Mixin)
+        }
         MixinCommand::Push {
             file,
             reference,

@@ -6,6 +6,7 @@
 //! | module | commands |
 //! | --- | --- |
 //! | [`actions`] | install, upgrade, uninstall, invoke |
+//! | [`bundle`] | publish; bundle pull, inspect, list, list-tags, copy, sign, verify, rm |
 //! | [`explain`] | explain, lint, schema |
 //! | [`installation`] | installation list, show, outputs |
 //! | [`mixin`] | mixin push, pull, list, inspect, rm, save, load; cache prune |
@@ -18,6 +19,7 @@
 //! [`dispatch`].
 
 pub mod actions;
+pub mod bundle;
 pub mod explain;
 pub mod failure;
 pub mod installation;
@@ -110,15 +112,15 @@ pub enum Command {
     },
     /// Check a bundle: manifest, step schemas and mixin lint rules
     Lint {
-        /// Bundle directory or manifest file
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        /// Which bundle
+        #[command(flatten)]
+        bundle: bundle::BundleArg,
     },
     /// Show what a bundle declares and what each step is granted
     Explain {
-        /// Bundle directory or manifest file
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        /// Which bundle
+        #[command(flatten)]
+        bundle: bundle::BundleArg,
         /// Only this action
         #[arg(long)]
         action: Option<String>,
@@ -129,6 +131,11 @@ pub enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Publish a bundle directory as a signed OCI artifact, its mixins pinned
+    Publish(bundle::PublishArgs),
+    /// Bundle artifacts: pull, inspect, copy, sign, verify, list tags
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     /// Inspect installations
     #[command(subcommand)]
     Installation(installation::InstallationCommand),
@@ -171,8 +178,10 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Upgrade(a) => actions::run(cli, "upgrade", a),
         Command::Uninstall(a) => actions::run(cli, "uninstall", a),
         Command::Invoke { action, args } => actions::invoke(cli, action, args),
-        Command::Lint { path } => explain::lint(cli, path),
-        Command::Explain { path, action } => explain::explain(cli, path, action.as_deref()),
+        Command::Lint { bundle } => explain::lint(cli, bundle),
+        Command::Explain { bundle, action } => explain::explain(cli, bundle, action.as_deref()),
+        Command::Publish(a) => bundle::publish(cli, a),
+        Command::Bundle(c) => bundle::run(cli, c),
         Command::Schema { path } => explain::schema(cli, path),
         Command::Installation(c) => installation::run(cli, c),
         Command::Mixin(c) => mixin::run(cli, c),

@@ -214,14 +214,45 @@ fn need_registry<'a>(oci: &'a OciSource, what: &str) -> Result<&'a Registry, Fai
     })
 }
 
-/// `wasmix mixin sign`
-pub fn sign(cli: &Cli, oci: &OciSource, args: &SignArgs) -> Result<u8, Failure> {
+/// What kind of artifact `sign` and `verify` work on: each checks that the
+/// reference is one, so a mixin is not signed as a bundle by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A mixin component artifact.
+    Mixin,
+    /// A bundle artifact.
+    Bundle,
+}
+
+impl Kind {
+    /// Check `bytes` is a manifest of this kind; its version annotation.
+    fn check(self, reference: &str, bytes: &[u8]) -> Result<Option<String>, Failure> {
+        Ok(match self {
+            Kind::Mixin => WasmManifest::parse(reference, bytes, u64::MAX)?
+                .version()
+                .map(str::to_string),
+            Kind::Bundle => {
+                let caps = wasmix::bundle::artifact::Caps {
+                    content: u64::MAX,
+                    mixin: u64::MAX,
+                    mixins: usize::MAX,
+                };
+                wasmix::bundle::BundleManifest::parse(reference, bytes, caps)?
+                    .version()
+                    .map(str::to_string)
+            }
+        })
+    }
+}
+
+/// `wasmix mixin sign` and `wasmix bundle sign`
+pub fn sign(cli: &Cli, oci: &OciSource, args: &SignArgs, kind: Kind) -> Result<u8, Failure> {
     let registry = need_registry(oci, &args.reference)?;
     let parsed = parse_reference(&args.reference)?;
     let signer = Signer::open(&args.key, &args.annotations)?;
     // Resolve once; the signature names the digest, never the tag.
     let (digest, bytes) = registry.resolve(&parsed)?;
-    WasmManifest::parse(&args.reference, &bytes, u64::MAX)?;
+    kind.check(&args.reference, &bytes)?;
     let key_id = sign_digest(registry, oci, &parsed, &digest, &signer)?;
     if cli.output == Format::Json {
         println!(
@@ -280,8 +311,8 @@ fn ad_hoc_policy(args: &VerifyArgs, repository: &str) -> Result<Option<TrustPoli
     .map_err(|e| bad_input(e.into()))
 }
 
-/// `wasmix mixin verify`
-pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs) -> Result<u8, Failure> {
+/// `wasmix mixin verify` and `wasmix bundle verify`
+pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs, kind: Kind) -> Result<u8, Failure> {
     let registry = need_registry(oci, &args.reference)?;
     let parsed = parse_reference(&args.reference)?;
     let repository = repository_of(&parsed);
@@ -290,7 +321,7 @@ pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs) -> Result<u8, Failu
         None => oci.policy.clone(),
     };
     let (digest, bytes) = registry.resolve(&parsed)?;
-    let manifest = WasmManifest::parse(&args.reference, &bytes, u64::MAX)?;
+    let version = kind.check(&args.reference, &bytes)?;
     let (mut evidence, _) = registry.signatures(&parsed, &digest, &oci.cache)?;
     if let Some(b) = &args.bundle {
         let meta = std::fs::metadata(b).with_context(|| format!("reading {}", b.display()))?;
@@ -305,7 +336,7 @@ pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs) -> Result<u8, Failu
     let subject = Subject {
         repository: &repository,
         digest: &digest,
-        version: manifest.version(),
+        version: version.as_deref(),
     };
     let verdict = policy
         .verify(&subject, &evidence)

@@ -62,6 +62,20 @@ impl Cache {
         })
     }
 
+    /// `name` under the cache's root: where other kinds of cached things
+    /// (bundles) keep their own entries beside the shared blobs.
+    pub fn subdir(&self, name: &str) -> Result<PathBuf, OciError> {
+        let dir = self.root.join(name);
+        crate::fsutil::private_dir(&dir).map_err(io(&dir))?;
+        Ok(dir)
+    }
+
+    /// The directory for temporary files, on the cache's file system so a
+    /// finished file or tree is renamed into place.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     /// Where blob `digest` lives.
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, OciError> {
         let hex = digest_hex(digest).ok_or_else(|| OciError::Reference {
@@ -233,10 +247,13 @@ impl Cache {
         removed
     }
 
-    /// Delete blobs no entry refers to, and leftover temporary files.
-    /// Returns (files removed, bytes freed).
-    pub fn prune(&self) -> Result<(usize, u64), OciError> {
-        let mut keep = std::collections::HashSet::new();
+    /// Delete blobs no entry refers to (nor `also_keep`), and leftover
+    /// temporary files. Returns (files removed, bytes freed).
+    pub fn prune(
+        &self,
+        also_keep: std::collections::HashSet<String>,
+    ) -> Result<(usize, u64), OciError> {
+        let mut keep = also_keep;
         for e in self.entries() {
             keep.insert(e.digest.clone());
             keep.insert(e.layer.clone());
@@ -261,7 +278,13 @@ impl Cache {
                 let name = format!("sha256:{}", entry.file_name().to_string_lossy());
                 if !keep.contains(&name) {
                     bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    if std::fs::remove_file(entry.path()).is_ok() {
+                    let removed = if entry.path().is_dir() {
+                        // A bundle tree left by a killed unpack.
+                        std::fs::remove_dir_all(entry.path())
+                    } else {
+                        std::fs::remove_file(entry.path())
+                    };
+                    if removed.is_ok() {
                         files += 1;
                     }
                 }

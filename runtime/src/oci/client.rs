@@ -246,6 +246,52 @@ impl Registry {
         })
     }
 
+    /// The tags of `reference`'s repository (at most 10 000, the registry's
+    /// first page: wasmix asks for them all at once), in the registry's order.
+    pub fn tags(&self, reference: &Reference) -> Result<Vec<String>, OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        let bytes = self.rt.block_on(async {
+            let authorization = self
+                .transport
+                .authorize(&self.client, reference, &auth)
+                .await?;
+            let mut bytes = Vec::new();
+            let found = self
+                .transport
+                .get(
+                    reference,
+                    "tags/list?n=10000",
+                    Some("application/json"),
+                    authorization.as_deref(),
+                    self.config.max_manifest,
+                    self.config.retries,
+                    &mut |chunk| {
+                        bytes.extend_from_slice(chunk);
+                        Ok(())
+                    },
+                )
+                .await?;
+            Ok::<_, OciError>(match found {
+                Found::Yes => Some(bytes),
+                Found::No => None,
+            })
+        })?;
+        let Some(bytes) = bytes else {
+            return Ok(Vec::new());
+        };
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let list: TagList = serde_json::from_slice(&bytes).map_err(|e| OciError::Registry {
+            registry: registry.clone(),
+            reason: format!("tag list of {}: {e}", reference.repository()),
+        })?;
+        Ok(list.tags.unwrap_or_default())
+    }
+
     /// Pull `reference` into `cache`: resolve it to a digest once, check
     /// the signatures for that digest against `policy`, then fetch and
     /// check every blob by digest. The tag is never fetched again, so a tag
@@ -261,7 +307,15 @@ impl Registry {
         let manifest = WasmManifest::parse(&shown, &manifest_bytes, self.config.max_layer)?;
         let verification = match super::trust::cached(policy, cache, &digest) {
             Some(v) => v,
-            None => super::trust::check(policy, Some(self), cache, reference, &digest, &manifest)?,
+            None => super::trust::check(
+                policy,
+                Some(self),
+                cache,
+                reference,
+                &digest,
+                manifest.version(),
+                None,
+            )?,
         };
         let by_digest = Reference::with_digest(
             reference.registry().to_string(),
@@ -374,8 +428,9 @@ impl Registry {
         Ok(())
     }
 
-    /// Fetch the blobs of `descriptors` the cache lacks, at the same time.
-    fn fetch_blobs(
+    /// Fetch the blobs of `descriptors` the cache lacks, at the same time,
+    /// each checked against its digest and capped at its descriptor's size.
+    pub fn fetch_blobs(
         &self,
         reference: &Reference,
         descriptors: &[&super::artifact::Descriptor],
@@ -489,7 +544,7 @@ impl Registry {
 
     /// Push `blobs` (digest, bytes), then `manifest` (an OCI image manifest)
     /// to `reference`, authenticating for push first.
-    fn push_parts(
+    pub fn push_parts(
         &self,
         reference: &Reference,
         blobs: &[(&str, &[u8])],

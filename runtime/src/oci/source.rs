@@ -117,7 +117,8 @@ impl OciSource {
                     &self.cache,
                     &parsed,
                     &digest,
-                    &m,
+                    m.version(),
+                    trust::mixin_signatures(&self.cache, &digest),
                 )?;
                 self.cache.record_verification(&digest, v.clone())?;
                 v
@@ -179,7 +180,8 @@ impl OciSource {
                 &self.cache,
                 &parsed,
                 &digest,
-                &artifact,
+                artifact.version(),
+                None,
             )?;
             let pin = match old.get(&d.name) {
                 Some(p) if p.reference == *reference && p.digest != digest && !update => {

@@ -6,7 +6,7 @@
 //! artifact, so a verdict can be re-made offline when the policy changes.
 
 use super::artifact::Descriptor;
-use super::{Cache, OciError, Registry, WasmManifest};
+use super::{Cache, OciError, Registry};
 use oci_client::Reference;
 use serde::{Deserialize, Serialize};
 use wasmix_signing::cosign::{self, LayerDescriptor, SignatureLayer};
@@ -93,6 +93,11 @@ pub fn descriptor(d: &LayerDescriptor) -> Descriptor {
     }
 }
 
+/// Where the last check of mixin `digest` found its signatures.
+pub fn mixin_signatures(cache: &Cache, digest: &str) -> Option<String> {
+    cache.entry(digest)?.verification?.signatures
+}
+
 /// The verdict already cached for `digest`, when it was made under
 /// `policy` (a policy change makes wasmix verify again).
 pub fn cached(policy: &TrustPolicy, cache: &Cache, digest: &str) -> Option<Verification> {
@@ -106,19 +111,22 @@ pub fn cached(policy: &TrustPolicy, cache: &Cache, digest: &str) -> Option<Verif
 /// used. Signatures come from `registry` when there is one (and are
 /// cached), else from the cache. Nothing of the artifact's component is
 /// fetched or read here.
+/// `cached_signatures` is where the last check found them, used offline.
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     policy: &TrustPolicy,
     registry: Option<&Registry>,
     cache: &Cache,
     reference: &Reference,
     digest: &str,
-    manifest: &WasmManifest,
+    version: Option<&str>,
+    cached_signatures: Option<String>,
 ) -> Result<Verification, OciError> {
     let repository = repository_of(reference);
     let subject = Subject {
         repository: &repository,
         digest,
-        version: manifest.version(),
+        version,
     };
     // A skip scope needs no evidence; do not fetch any.
     if policy
@@ -132,11 +140,7 @@ pub fn check(
     }
     let (evidence, signatures) = match registry {
         Some(r) => r.signatures(reference, digest, cache)?,
-        None => match cache
-            .entry(digest)
-            .and_then(|e| e.verification)
-            .and_then(|v| v.signatures)
-        {
+        None => match cached_signatures {
             Some(sigs) => {
                 let bytes = cache.read_blob(&sigs)?;
                 let evidence =

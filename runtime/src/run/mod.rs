@@ -21,7 +21,7 @@ pub use crate::exit::ExitClass;
 pub use crate::grant::Limits;
 pub use crate::oci::OciSource;
 pub use inputs::Inputs;
-pub use prepare::{LockCheck, Prepared};
+pub use prepare::{LockCheck, PinnedComponent, Prepared};
 pub use record::{BundleOutput, Outcome};
 pub use steps::Event;
 
@@ -31,6 +31,7 @@ use crate::plan::{BundlePlan, PlanError};
 use crate::resolve::{MixinPath, NotFound};
 use crate::sandbox::{MixinEngine, PoolSize, SandboxError};
 use crate::store::StoreError;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Why an action could not run. Nothing is recorded for these: they are
@@ -78,6 +79,12 @@ pub enum RunError {
         /// Its reference.
         reference: String,
     },
+    /// A bundle that pins its mixins uses one it does not pin.
+    #[error("mixin {name} is not pinned by the bundle artifact; republish the bundle with `wasmix publish`")]
+    Unpinned {
+        /// Mixin.
+        name: String,
+    },
     /// The installation is not in a state for this action.
     #[error("installation {installation:?} {reason}")]
     Installation {
@@ -113,7 +120,8 @@ impl RunError {
             | RunError::Input(_)
             | RunError::MixinVersion { .. }
             | RunError::Installation { .. }
-            | RunError::NoOciSource { .. } => ExitClass::BadInput,
+            | RunError::NoOciSource { .. }
+            | RunError::Unpinned { .. } => ExitClass::BadInput,
             RunError::Lock(e) => e.exit_class(),
             RunError::Oci(e) => e.exit_class(),
             RunError::NotFound(_)
@@ -137,6 +145,9 @@ pub struct Runtime {
     pub limits: Limits,
     /// Registry mixins: cache, client, default namespace.
     pub oci: Option<OciSource>,
+    /// For a bundle that pins its mixins (one from a registry): where each
+    /// comes from. `None` looks on the mixin path and in registries.
+    pub pinned: Option<BTreeMap<String, PinnedComponent>>,
 }
 
 /// An instance pool sized for a bundle's plan: steps run one at a time, so a

@@ -16,13 +16,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What [`Runtime::prepare`] does with the lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockCheck {
     /// Refuse grants wider than the lock records (unless `accept`), then
     /// write the lock with this run's grants and pins: what a run does.
     Enforce {
         /// Accept capabilities beyond the lock (`--accept-capabilities`).
         accept: bool,
+        /// Where the lock lives; `None` is `wasmix.lock` beside the
+        /// manifest. A bundle from a registry is never written to, so the
+        /// operator's lock for it lives elsewhere.
+        file: Option<PathBuf>,
     },
     /// Read the lock's pins, write nothing: what `lint` does.
     ReadOnly,
@@ -38,6 +42,25 @@ pub struct Prepared {
     pub pins: BTreeMap<String, LockedMixin>,
     /// Lint warnings (located), which do not stop a run.
     pub warnings: Vec<String>,
+    /// Where the bundle came from when it is not a local directory
+    /// (`registry/repository@digest`): recorded on the installation so a
+    /// later action runs the same bundle. `None` records the manifest path.
+    pub origin: Option<String>,
+}
+
+/// Where a mixin of a bundle that pins its mixins comes from (a bundle
+/// fetched from a registry): nothing else is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinnedComponent {
+    /// A component file whose bytes must hash to `digest`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its digest.
+        digest: String,
+    },
+    /// A registry mixin, fetched by this digest only.
+    Registry(LockedMixin),
 }
 
 /// A mixin found, compiled and checked.
@@ -79,7 +102,13 @@ impl Runtime {
                 problems,
             });
         }
-        let previous = lock::read(manifest)?;
+        let lock_file = match &lock {
+            LockCheck::Enforce {
+                file: Some(file), ..
+            } => file.clone(),
+            _ => manifest.dir.join(lock::LOCK_FILE),
+        };
+        let previous = lock::read_at(&lock_file)?;
         let pins = previous
             .as_ref()
             .map(|l| l.mixins.clone())
@@ -138,14 +167,22 @@ impl Runtime {
                 action: action.to_string(),
             });
         }
-        if let LockCheck::Enforce { accept } = lock {
-            lock::check(manifest, plans, previous.as_ref(), accept, &new_pins)?;
+        if let LockCheck::Enforce { accept, .. } = lock {
+            lock::check_at(
+                &lock_file,
+                manifest,
+                plans,
+                previous.as_ref(),
+                accept,
+                &new_pins,
+            )?;
         }
         Ok(Prepared {
             plan,
             mixins,
             pins: new_pins,
             warnings,
+            origin: None,
         })
     }
 
@@ -194,6 +231,9 @@ impl Runtime {
         name: &str,
         pins: &BTreeMap<String, LockedMixin>,
     ) -> Result<(PathBuf, Option<Fetched>), RunError> {
+        if let Some(pinned) = &self.pinned {
+            return self.locate_pinned(pinned, name);
+        }
         let decl = manifest.mixin(name);
         let reference = match decl.and_then(|d| d.reference.clone()) {
             Some(r) => r,
@@ -212,6 +252,41 @@ impl Runtime {
         })?;
         let fetched = oci.fetch(name, &reference, pins)?;
         Ok((fetched.path.clone(), Some(fetched)))
+    }
+
+    /// Mixin `name` of a bundle that pins its mixins: only the pin counts,
+    /// never the mixin path or the default namespace.
+    fn locate_pinned(
+        &self,
+        pinned: &BTreeMap<String, PinnedComponent>,
+        name: &str,
+    ) -> Result<(PathBuf, Option<Fetched>), RunError> {
+        match pinned.get(name) {
+            Some(PinnedComponent::File { path, digest }) => Ok((
+                path.clone(),
+                Some(Fetched {
+                    path: path.clone(),
+                    pin: LockedMixin {
+                        reference: "(bundled)".into(),
+                        digest: digest.clone(),
+                    },
+                    layer: digest.clone(),
+                    warning: None,
+                }),
+            )),
+            Some(PinnedComponent::Registry(pin)) => {
+                let oci = self.oci.as_ref().ok_or_else(|| RunError::NoOciSource {
+                    name: name.to_string(),
+                    reference: pin.reference.clone(),
+                })?;
+                let pins = BTreeMap::from([(name.to_string(), pin.clone())]);
+                let fetched = oci.fetch(name, &pin.reference, &pins)?;
+                Ok((fetched.path.clone(), Some(fetched)))
+            }
+            None => Err(RunError::Unpinned {
+                name: name.to_string(),
+            }),
+        }
     }
 
     /// Every step against its mixin's schema, then its mixin's lint rules.

@@ -235,12 +235,14 @@ impl Runtime {
             bundle: &manifest.name,
             version: &manifest.version,
             // Absolute, so `wasmix uninstall -i NAME` finds it from anywhere.
-            manifest: &manifest
-                .file
-                .canonicalize()
-                .unwrap_or_else(|_| manifest.file.clone())
-                .display()
-                .to_string(),
+            manifest: &prepared.origin.clone().unwrap_or_else(|| {
+                manifest
+                    .file
+                    .canonicalize()
+                    .unwrap_or_else(|_| manifest.file.clone())
+                    .display()
+                    .to_string()
+            }),
             action,
             error: error.as_deref(),
             parameters: &record::public_parameters(manifest, &params),

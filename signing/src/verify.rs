@@ -128,7 +128,7 @@ impl std::fmt::Display for Reason {
             Reason::NoScope => write!(f, "no scope of the policy matches it; add one (or a `*` scope)"),
             Reason::NoSignature { looked_in } => write!(
                 f,
-                "no signature ({looked_in}); sign it with `wasmix mixin sign REF --key cosign.key`"
+                "no signature ({looked_in}); sign it with `wasmix mixin sign REF --key cosign.key` (a bundle: `wasmix bundle sign`)"
             ),
             Reason::NoAuthorities => write!(
                 f,

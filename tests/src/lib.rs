@@ -246,7 +246,8 @@ impl RegistryServer {
         let child = std::process::Command::new(bin)
             .arg("serve")
             .arg(dir.path().join("config.yml"))
-            .stdout(std::process::Stdio::null())
+            // The access log (one line per request) goes to stdout.
+            .stdout(std::fs::File::create(dir.path().join("access.log")).expect("log"))
             .stderr(std::fs::File::create(dir.path().join("registry.log")).expect("log"))
             .spawn()
             .expect("start docker-registry");
@@ -402,9 +403,25 @@ impl RegistryServer {
         self.skopeo(&["inspect", "--raw"], &format!("{repository}{reference}"))
     }
 
+    /// Delete the manifest at `repository@digest` (with skopeo).
+    pub fn delete_digest(&self, repository: &str, digest: &str) {
+        self.skopeo(&["delete"], &format!("{repository}@{digest}"));
+    }
+
     /// Delete the manifest at `repository:tag` (with skopeo).
     pub fn delete(&self, repository: &str, tag: &str) {
         self.skopeo(&["delete"], &format!("{repository}:{tag}"));
+    }
+
+    /// Requests wasmix made to this registry so far (access-log lines whose
+    /// user agent is wasmix's).
+    pub fn wasmix_requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"wasmix/"))
+            .map(str::to_string)
+            .collect()
     }
 
     /// The blob files of the registry's storage for `digest`.

@@ -1,0 +1,354 @@
+//! Bundles as signed OCI artifacts, against a real registry (Debian's
+//! `docker-registry`), real keys and signatures, and skopeo as an
+//! independent client: publish, install by reference, verify before fetch,
+//! version ranges, copy, and what a tampered artifact gets.
+
+use serde_json::Value;
+use wasmix_e2e::{RegistryServer, Run, Sandbox};
+
+const UNTRUSTED: i32 = wasmix::exit::ExitClass::Untrusted.code() as i32;
+
+fn w(sb: &Sandbox, reg: &RegistryServer, args: &[&str]) -> Run {
+    let policy = reg.trust().policy;
+    sb.wasmix_at(&reg.addr, Some(&policy), args, &[])
+}
+
+/// Like `w`, with no mixin path: a registry bundle must need none.
+fn w_no_mixins(sb: &Sandbox, reg: &RegistryServer, args: &[&str]) -> Run {
+    let policy = reg.trust().policy;
+    sb.wasmix_at(
+        &reg.addr,
+        Some(&policy),
+        args,
+        &[("WASMIX_MIXIN_PATH", "/nonexistent")],
+    )
+}
+
+/// A bundle whose step runs a script from the bundle directory that reads a
+/// data file from it: both must travel in the artifact.
+fn greeter(sb: &Sandbox, version: &str, extra_command: Option<&str>) -> std::path::PathBuf {
+    let commands = match extra_command {
+        Some(c) => format!("[./say.sh, {c}]"),
+        None => "[./say.sh]".into(),
+    };
+    let m = format!(
+        "schemaVersion: 1.0.0\nname: greeter\nversion: {version}\nmixins: [exec]\ninstall:\n  - exec:\n      description: Greet\n      command: ./say.sh\n      grants: {{commands: {commands}}}\nupgrade:\n  - exec:\n      description: Greet again\n      command: ./say.sh\n      grants: {{commands: {commands}}}\nuninstall:\n  - exec:\n      command: ./say.sh\n      grants: {{commands: [./say.sh]}}\n"
+    );
+    let dir = sb.bundle(
+        &format!("greeter-{version}"),
+        &m,
+        &[
+            ("say.sh", "#!/bin/sh\ncat data/greeting.txt\n"),
+            ("data/greeting.txt", "hello from inside the artifact\n"),
+        ],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("say.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    dir
+}
+
+fn publish(
+    sb: &Sandbox,
+    reg: &RegistryServer,
+    dir: &std::path::Path,
+    reference: &str,
+    sign: bool,
+) -> String {
+    let key = reg.trust().key;
+    let mut args = vec![
+        "publish",
+        dir.to_str().unwrap(),
+        reference,
+        "--output",
+        "json",
+    ];
+    if sign {
+        args.extend(["--sign", "--key", key.to_str().unwrap()]);
+    }
+    let run = w(sb, reg, &args);
+    run.expect_code(0);
+    let doc: Value = serde_json::from_str(&run.stdout()).expect("JSON");
+    doc["digest"].as_str().expect("digest").to_string()
+}
+
+fn unpacked_trees(sb: &Sandbox) -> usize {
+    std::fs::read_dir(sb.home().join("cache/oci/bundles/unpacked"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_published_bundle_installs_by_reference_and_the_second_time_costs_nothing() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let dir = greeter(&author, "0.1.0", None);
+    let reference = format!("{}/bundles/greeter:v0.1.0", reg.addr);
+    let digest = publish(&author, &reg, &dir, &reference, true);
+    // Deterministic: the same directory publishes to the same digest.
+    let again = publish(
+        &author,
+        &reg,
+        &dir,
+        &format!("{}/bundles/greeter:again", reg.addr),
+        false,
+    );
+    assert_eq!(digest, again);
+
+    // skopeo reads it as an OCI artifact of wasmix's bundle type.
+    let raw = reg.manifest_raw("bundles/greeter", ":v0.1.0");
+    assert_eq!(wasmix::oci::sha256_digest(&raw), digest);
+    let m: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(m["artifactType"], "application/vnd.wasmix.bundle.v1");
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.wasmix.bundle.content.v1.tar+gzip"
+    );
+    assert_eq!(
+        m["layers"][1]["annotations"]["dev.wasmix.mixin.name"],
+        "exec"
+    );
+
+    // An operator with an empty home and no mixins of their own.
+    let op = Sandbox::new();
+    let before = reg.wasmix_requests().len();
+    let run = w_no_mixins(&op, &reg, &["install", &reference]);
+    run.expect_code(0);
+    run.expect_stdout("hello from inside the artifact");
+    assert!(reg.wasmix_requests().len() > before);
+    let show = w(&op, &reg, &["installation", "show", "greeter"]);
+    show.expect_stdout(&format!("bundles/greeter@{digest}"));
+    // The operator's lock for it lives in their home, not in the cache.
+    assert!(op.home().join("locks/greeter.lock").is_file());
+
+    // Again: offline by tag, online by digest, and from the installation
+    // alone — no request reaches the registry.
+    let before = reg.wasmix_requests();
+    w_no_mixins(&op, &reg, &["upgrade", &reference, "--offline"]).expect_code(0);
+    let by_digest = format!("{}/bundles/greeter@{digest}", reg.addr);
+    w_no_mixins(&op, &reg, &["upgrade", &by_digest]).expect_code(0);
+    w_no_mixins(&op, &reg, &["upgrade", "-i", "greeter"])
+        .expect_code(0)
+        .expect_stdout("hello from inside the artifact");
+    assert_eq!(reg.wasmix_requests(), before, "a cached bundle is free");
+
+    // explain and lint take the reference too.
+    w(&op, &reg, &["explain", "--reference", &reference])
+        .expect_code(0)
+        .expect_stdout("./say.sh");
+    w(&op, &reg, &["lint", &reference]).expect_code(0);
+    let inspect = w(&op, &reg, &["bundle", "inspect", &reference, "-o", "json"]);
+    let doc: Value = serde_json::from_str(&inspect.stdout()).unwrap();
+    assert_eq!(doc["mixins"]["exec"]["source"], "bundled");
+    assert!(doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "data/greeting.txt"));
+    assert_eq!(doc["verification"]["status"], "verified");
+}
+
+#[test]
+fn unsigned_and_tampered_bundles_are_refused_before_anything_is_unpacked() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let dir = greeter(&author, "0.1.0", None);
+
+    // Unsigned, under a policy that wants this registry signed.
+    let unsigned = format!("{}/bundles/unsigned:v1", reg.addr);
+    publish(&author, &reg, &dir, &unsigned, false);
+    let op = Sandbox::new();
+    let run = w(&op, &reg, &["install", &unsigned]);
+    run.expect_code(UNTRUSTED);
+    assert!(
+        run.stderr().contains("bundles/unsigned"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
+
+    // Signed, then its content blob replaced in the registry's storage.
+    let signed = format!("{}/bundles/tampered:v1", reg.addr);
+    publish(&author, &reg, &dir, &signed, true);
+    let m: Value = serde_json::from_slice(&reg.manifest_raw("bundles/tampered", ":v1")).unwrap();
+    let content = m["layers"][0]["digest"].as_str().unwrap();
+    let size = m["layers"][0]["size"].as_u64().unwrap() as usize;
+    std::fs::write(reg.blob_file(content), vec![0u8; size]).unwrap();
+    let run = w(&op, &reg, &["install", &signed]);
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains("digest mismatch"), "{}", run.stderr());
+    assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
+
+    // A signed artifact whose tar climbs out of the bundle directory.
+    let evil = {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.as_old_mut().name[..7].copy_from_slice(b"../evil");
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        b.into_inner().unwrap().finish().unwrap()
+    };
+    let config = serde_json::to_vec(&serde_json::json!({
+        "name": "evil", "version": "1.0.0", "contract": wasmix::oci::CONTRACT, "mixins": {}
+    }))
+    .unwrap();
+    let built = wasmix::bundle::artifact::build(
+        &serde_json::from_slice(&config).unwrap(),
+        evil,
+        Default::default(),
+    );
+    reg.push_raw("bundles/evil", "v1", &built.manifest, &built.blobs);
+    let evil_ref = format!("{}/bundles/evil:v1", reg.addr);
+    let key = reg.trust().key;
+    w(
+        &author,
+        &reg,
+        &["bundle", "sign", &evil_ref, "--key", key.to_str().unwrap()],
+    )
+    .expect_code(0);
+    // A mixin command refuses to sign a bundle (and the other way round).
+    let run = w(
+        &author,
+        &reg,
+        &["mixin", "sign", &evil_ref, "--key", key.to_str().unwrap()],
+    );
+    assert!(
+        run.stderr().contains("not a Wasm component artifact"),
+        "{}",
+        run.stderr()
+    );
+    let run = w(&op, &reg, &["install", &evil_ref]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("leaves the bundle directory"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
+    assert!(!op.home().join("cache/oci/bundles/evil").exists());
+}
+
+#[test]
+fn version_ranges_pick_the_newest_tag_and_copies_keep_their_signatures() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let repo = format!("{}/bundles/greeter", reg.addr);
+    for v in ["0.1.0", "0.2.0", "1.0.0"] {
+        let dir = greeter(&author, v, None);
+        publish(&author, &reg, &dir, &format!("{repo}:v{v}"), true);
+    }
+    let tags = w(&author, &reg, &["bundle", "list-tags", &repo]);
+    tags.expect_code(0);
+    let lines: Vec<&str> = tags
+        .0
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    assert_eq!(lines, ["v1.0.0", "v0.2.0", "v0.1.0"]);
+
+    let op = Sandbox::new();
+    w(
+        &op,
+        &reg,
+        &["install", "--reference", &repo, "--version", "<1"],
+    )
+    .expect_code(0);
+    let list = w(&op, &reg, &["installation", "list", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&list.stdout()).unwrap();
+    assert_eq!(doc[0]["version"], "0.2.0");
+    let none = w(&op, &reg, &["bundle", "pull", &repo, "--version", ">=2"]);
+    none.expect_code(2);
+    assert!(
+        none.stderr().contains("no tag satisfies >=2"),
+        "{}",
+        none.stderr()
+    );
+
+    // A copy carries its signatures: it verifies at the destination.
+    let copy = format!("{}/mirror/greeter:v1.0.0", reg.addr);
+    w(
+        &author,
+        &reg,
+        &["bundle", "copy", &format!("{repo}:v1.0.0"), &copy],
+    )
+    .expect_code(0);
+    let fresh = Sandbox::new();
+    w(&fresh, &reg, &["bundle", "verify", &copy]).expect_code(0);
+    w_no_mixins(&fresh, &reg, &["install", &copy])
+        .expect_code(0)
+        .expect_stdout("hello from inside the artifact");
+}
+
+#[test]
+fn an_upgrade_to_a_bundle_granting_more_needs_acceptance() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let v1 = format!("{}/bundles/greeter:v1", reg.addr);
+    let v2 = format!("{}/bundles/greeter:v2", reg.addr);
+    publish(&author, &reg, &greeter(&author, "1.0.0", None), &v1, true);
+    publish(
+        &author,
+        &reg,
+        &greeter(&author, "2.0.0", Some("cat")),
+        &v2,
+        true,
+    );
+    let op = Sandbox::new();
+    w_no_mixins(&op, &reg, &["install", &v1]).expect_code(0);
+    let run = w_no_mixins(&op, &reg, &["upgrade", &v2]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("command cat") && run.stderr().contains("--accept-capabilities"),
+        "{}",
+        run.stderr()
+    );
+    w_no_mixins(&op, &reg, &["upgrade", &v2, "--accept-capabilities"]).expect_code(0);
+}
+
+#[test]
+fn a_registry_mixin_is_pinned_and_a_different_one_under_its_tag_is_not_used() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let mixin = format!("{}/mixins/exec:v1", reg.addr);
+    let exec = wasmix_e2e::mixin_dir().join("wasmix_exec.wasm");
+    let pinned = reg.push_mixin(&author, &exec, &mixin, true);
+    let m = format!(
+        "schemaVersion: 1.0.0\nname: pinned\nversion: 1.0.0\nmixins:\n  - exec:\n      reference: {mixin}\ninstall:\n  - exec:\n      command: echo\n      arguments: [pinned mixin ran]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+    );
+    let dir = author.bundle("pinned", &m, &[]);
+    let reference = format!("{}/bundles/pinned:v1", reg.addr);
+    publish(&author, &reg, &dir, &reference, true);
+    let inspect = w(
+        &author,
+        &reg,
+        &["bundle", "inspect", &reference, "-o", "json"],
+    );
+    let doc: Value = serde_json::from_str(&inspect.stdout()).unwrap();
+    assert_eq!(doc["mixins"]["exec"]["source"], "registry");
+    assert_eq!(doc["mixins"]["exec"]["digest"], pinned.as_str());
+
+    let op = Sandbox::new();
+    w_no_mixins(&op, &reg, &["install", &reference])
+        .expect_code(0)
+        .expect_stdout("pinned mixin ran");
+
+    // The tag now names another component, and the pinned one is gone.
+    let probe = wasmix_e2e::mixin_dir().join("wasmix_probe.wasm");
+    let other = reg.push_mixin(&author, &probe, &mixin, true);
+    assert_ne!(other, pinned);
+    reg.delete_digest("mixins/exec", &pinned);
+    let fresh = Sandbox::new();
+    let run = w_no_mixins(&fresh, &reg, &["install", &reference]);
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains(&pinned), "{}", run.stderr());
+    assert!(!run.all().contains("pinned mixin ran"));
+}

@@ -117,7 +117,9 @@ fn child(n: usize, kind: &str) {
     // Warm the compile cache so the run measures steps, not compilation.
     let plans = wasmix::plan::BundlePlan::new(&manifest).unwrap();
     let ro = wasmix::run::LockCheck::ReadOnly;
-    let prepared = rt.prepare(&manifest, &plans, "install", ro).unwrap();
+    let prepared = rt
+        .prepare(&manifest, &plans, "install", ro.clone())
+        .unwrap();
     let t = Instant::now();
     let prepared2 = rt.prepare(&manifest, &plans, "install", ro).unwrap();
     let prepare = t.elapsed();

@@ -352,3 +352,72 @@ fn a_registry_mixin_is_pinned_and_a_different_one_under_its_tag_is_not_used() {
     assert!(run.stderr().contains(&pinned), "{}", run.stderr());
     assert!(!run.all().contains("pinned mixin ran"));
 }
+
+#[test]
+fn an_archive_installs_with_no_registry_and_is_verified_on_the_far_side() {
+    let mut reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let mixin = format!("{}/mixins/exec:v1", reg.addr);
+    let exec = wasmix_e2e::mixin_dir().join("wasmix_exec.wasm");
+    reg.push_mixin(&author, &exec, &mixin, true);
+    let m = format!(
+        "schemaVersion: 1.0.0\nname: airgap\nversion: 1.0.0\nmixins:\n  - exec:\n      reference: {mixin}\ninstall:\n  - exec:\n      command: echo\n      arguments: [installed from the archive]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+    );
+    let dir = author.bundle("airgap", &m, &[]);
+    let reference = format!("{}/bundles/airgap:v1", reg.addr);
+    publish(&author, &reg, &dir, &reference, true);
+    let file = author.home().join("airgap.tgz");
+    let run = w(
+        &author,
+        &reg,
+        &["bundle", "archive", &reference, file.to_str().unwrap()],
+    );
+    run.expect_code(0).expect_stdout("1 registry mixin(s)");
+    let policy = reg.trust().policy;
+    reg.stop();
+
+    // The far side: no registry, no mixins, the same trust policy.
+    let far = Sandbox::new();
+    let run = far.wasmix_env(
+        &["install", "--from-archive", file.to_str().unwrap()],
+        &[
+            ("WASMIX_TRUST_POLICY", policy.to_str().unwrap()),
+            ("WASMIX_MIXIN_PATH", "/nonexistent"),
+        ],
+    );
+    run.expect_code(0)
+        .expect_stdout("installed from the archive");
+
+    // A policy that trusts another key refuses it, on the far side too.
+    let other = Sandbox::new();
+    let key = wasmix_signing::KeyPair::generate().unwrap();
+    let pubkey = other.home().join("other.pub");
+    std::fs::create_dir_all(other.home()).unwrap();
+    std::fs::write(&pubkey, key.public().to_pem()).unwrap();
+    let strict = other.home().join("trust.yaml");
+    std::fs::write(
+        &strict,
+        format!(
+            "scopes:\n  - scope: \"*\"\n    authorities:\n      - key: {}\n",
+            pubkey.display()
+        ),
+    )
+    .unwrap();
+    let run = other.wasmix_env(
+        &["install", "--from-archive", file.to_str().unwrap()],
+        &[("WASMIX_TRUST_POLICY", strict.to_str().unwrap())],
+    );
+    run.expect_code(UNTRUSTED);
+
+    // A damaged archive is refused whole.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    let damaged = far.home().join("damaged.tgz");
+    std::fs::write(&damaged, bytes).unwrap();
+    let fresh = Sandbox::new();
+    let run = fresh.wasmix(&["install", "--from-archive", damaged.to_str().unwrap()]);
+    assert_ne!(run.code(), 0);
+    assert!(!run.all().contains("installed from the archive"));
+    assert_eq!(unpacked_trees(&fresh), 0);
+}

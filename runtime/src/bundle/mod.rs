@@ -12,7 +12,9 @@
 //! | [`publish`] | `wasmix publish` |
 //! | [`fetch`] | `wasmix install REF` and `bundle pull` |
 //! | [`version`] | `--version '^1.2'` against a repository's tags |
+//! | [`archive`] | `bundle archive` / `install --from-archive`: an OCI layout tarball |
 
+pub mod archive;
 pub mod artifact;
 pub mod cache;
 pub mod fetch;

@@ -6,6 +6,7 @@ use super::{bad_input, home, oci_source_for, open_store, parse_pairs, Cli, Failu
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmix::driver::{DebugDriver, DockerDriver, Driver, HostDriver, PullPolicy};
 use wasmix::manifest::Manifest;
@@ -57,6 +58,9 @@ pub struct ActionArgs {
     /// Which bundle
     #[command(flatten)]
     pub bundle: super::bundle::BundleArg,
+    /// Install from an archive written by `wasmix bundle archive` (no network)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bundle", "reference", "version"])]
+    pub from_archive: Option<PathBuf>,
     /// Installation name [default: the bundle's name]
     #[arg(long, short = 'i')]
     pub installation: Option<String>,
@@ -189,7 +193,10 @@ fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<Strin
 
 /// Run `action` of the bundle `args` names.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
-    let opened = super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?;
+    let opened = match &args.from_archive {
+        Some(file) => super::bundle::open_archive(cli, file)?,
+        None => super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?,
+    };
     let manifest = &opened.manifest;
     let inputs = inputs(cli, args)?;
     let installation = args
@@ -197,7 +204,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
     let plans = BundlePlan::new(manifest)?;
-    let rt = runtime(
+    let mut rt = runtime(
         cli,
         args.driver,
         args.pull,
@@ -205,6 +212,11 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         &plans,
         opened.pinned()?,
     )?;
+    if args.from_archive.is_some() {
+        // Everything is in the cache now: an archive install never reaches
+        // for the network, even for a mixin's signatures.
+        rt.oci = Some(oci_source_for(cli, false)?);
+    }
     // A registry bundle's directory is the cache's: the operator's lock for
     // it is kept per installation.
     let lock_file = match &opened.fetched {

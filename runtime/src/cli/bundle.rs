@@ -158,6 +158,22 @@ pub fn open(cli: &Cli, arg: &BundleArg, remembered: Option<String>) -> Result<Op
     }
 }
 
+/// Open the bundle in archive `file` (from `bundle archive`): loaded into
+/// the cache and fetched from there, with no network.
+pub fn open_archive(cli: &Cli, file: &std::path::Path) -> Result<Opened, Failure> {
+    let oci = oci_source_for(cli, false)?;
+    let reference = bundle::archive::load(&oci, file)?;
+    let fetched = bundle::fetch(&oci, &reference, Caps::default())?;
+    if let Some(w) = fetched.warning() {
+        eprintln!("warning: {}", sanitize(&w));
+    }
+    let manifest = manifest::load(&fetched.dir)?;
+    Ok(Opened {
+        manifest,
+        fetched: Some((fetched, oci)),
+    })
+}
+
 /// Where the operator's lock for installation `name` of a registry bundle
 /// lives: the artifact in the cache is never written to.
 pub fn installation_lock(cli: &Cli, name: &str) -> Result<PathBuf, Failure> {
@@ -311,6 +327,13 @@ pub enum BundleCommand {
     Sign(signing::SignArgs),
     /// Check a bundle's signatures against a key, an identity or the trust policy
     Verify(signing::VerifyArgs),
+    /// Write a bundle, its registry mixins and all their signatures to one file, for air-gapped installs
+    Archive {
+        /// Reference (tag or digest)
+        reference: String,
+        /// The archive to write (a gzipped OCI image layout)
+        file: PathBuf,
+    },
     /// Forget cached bundles by reference or digest (blobs go at `cache prune`)
     Rm {
         /// Reference or digest
@@ -400,6 +423,26 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
             source,
             destination,
         } => copy(cli, &oci, source, destination),
+        BundleCommand::Archive { reference, file } => {
+            let f = bundle::fetch(&oci, reference, Caps::default())?;
+            let a = bundle::archive::write(&oci, &f, file)?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "reference": a.reference, "digest": a.digest, "mixins": a.mixins,
+                    "file": file, "bytes": a.bytes,
+                }))
+                .map(|()| 0);
+            }
+            println!(
+                "wrote {} ({} bytes): {}@{} and {} registry mixin(s), with their signatures",
+                file.display(),
+                a.bytes,
+                a.reference,
+                a.digest,
+                a.mixins.len()
+            );
+            Ok(0)
+        }
         BundleCommand::Rm { reference } => {
             let n = bundle::cache::remove(&oci.cache, reference);
             if n == 0 {

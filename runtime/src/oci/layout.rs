@@ -5,9 +5,13 @@ use super::{digest_hex, sha256_digest, Cache, OciError, WasmManifest, MANIFEST_M
 use serde_json::json;
 use std::path::Path;
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation naming an index entry's reference.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Marks an index entry as the cosign signatures of another manifest.
-const SIGNATURES_OF: &str = "dev.wasmix.signatures-of";
+pub const SIGNATURES_OF: &str = "dev.wasmix.signatures-of";
+/// Marks an index entry that is not a mixin (`bundle`): [`load`] leaves it
+/// to its own reader.
+pub const KIND: &str = "dev.wasmix.kind";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OciError + '_ {
     move |source| OciError::Io {
@@ -120,7 +124,7 @@ pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, Oc
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
     for m in entries
         .iter()
-        .filter(|m| m["annotations"][SIGNATURES_OF].is_null())
+        .filter(|m| m["annotations"][SIGNATURES_OF].is_null() && m["annotations"][KIND].is_null())
     {
         let digest = m["digest"].as_str().unwrap_or_default();
         let name = m["annotations"][REF_NAME]

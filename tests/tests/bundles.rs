@@ -421,3 +421,122 @@ fn an_archive_installs_with_no_registry_and_is_verified_on_the_far_side() {
     assert!(!run.all().contains("installed from the archive"));
     assert_eq!(unpacked_trees(&fresh), 0);
 }
+
+#[test]
+fn publish_without_a_reference_goes_where_porter_would_put_it() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let dir = greeter(&author, "0.3.0", None);
+    // No reference and no `registry:`: refused, saying what to add.
+    let run = w(&author, &reg, &["publish", dir.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("`registry:`"), "{}", run.stderr());
+    // Porter's rule: `registry:` + name + `:v` + version.
+    let manifest = std::fs::read_to_string(dir.join("porter.yaml")).unwrap();
+    std::fs::write(
+        dir.join("porter.yaml"),
+        format!("registry: {}/team\n{manifest}", reg.addr),
+    )
+    .unwrap();
+    w(&author, &reg, &["publish", dir.to_str().unwrap()]).expect_code(0);
+    w(
+        &author,
+        &reg,
+        &["bundle", "list-tags", &format!("{}/team/greeter", reg.addr)],
+    )
+    .expect_code(0)
+    .expect_stdout("v0.3.0");
+    // `reference:` wins over `registry:`.
+    std::fs::write(
+        dir.join("porter.yaml"),
+        format!("reference: {}/exact/place:mine\n{manifest}", reg.addr),
+    )
+    .unwrap();
+    w(&author, &reg, &["publish", dir.to_str().unwrap()]).expect_code(0);
+    w(
+        &author,
+        &reg,
+        &["bundle", "list-tags", &format!("{}/exact/place", reg.addr)],
+    )
+    .expect_code(0)
+    .expect_stdout("mine");
+}
+
+#[test]
+fn skopeo_and_oras_copy_and_read_a_published_bundle() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let dir = greeter(&author, "0.1.0", None);
+    let reference = format!("{}/bundles/greeter:v1", reg.addr);
+    let digest = publish(&author, &reg, &dir, &reference, true);
+
+    // skopeo copies the artifact and its cosign signature tag; the copy
+    // keeps its digest and verifies where it landed.
+    let sig_tag = format!("sha256-{}.sig", digest.trim_start_matches("sha256:"));
+    for tag in ["v1", sig_tag.as_str()] {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{}/bundles/greeter:{tag}", reg.addr),
+                &format!("docker://{}/skopeo/greeter:{tag}", reg.addr),
+            ])
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let copied = reg.manifest_raw("skopeo/greeter", ":v1");
+    assert_eq!(wasmix::oci::sha256_digest(&copied), digest);
+    let op = Sandbox::new();
+    w_no_mixins(
+        &op,
+        &reg,
+        &["install", &format!("{}/skopeo/greeter:v1", reg.addr)],
+    )
+    .expect_code(0)
+    .expect_stdout("hello from inside the artifact");
+
+    // The PyPI ORAS client pulls every layer, titled, and they are what
+    // wasmix packed: the bundle directory and the carried component.
+    let out_dir = author.home().join("oras-out");
+    let script = format!(
+        "import oras.client\nc = oras.client.OrasClient(hostname='{addr}', insecure=True)\nm = c.get_manifest('{addr}/bundles/greeter:v1')\nprint(m['artifactType'])\nfor f in c.pull(target='{addr}/bundles/greeter:v1', outdir='{out}'):\n    print(f)\n",
+        addr = reg.addr,
+        out = out_dir.display()
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "oras: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("application/vnd.wasmix.bundle.v1"),
+        "{stdout}"
+    );
+    let wasm = std::fs::read(out_dir.join("exec.wasm")).expect("oras wrote exec.wasm");
+    assert_eq!(
+        wasm,
+        std::fs::read(wasmix_e2e::mixin_dir().join("wasmix_exec.wasm")).unwrap()
+    );
+    let tgz = std::fs::read(out_dir.join("bundle.tar.gz")).expect("oras wrote bundle.tar.gz");
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
+    for e in archive.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(
+        names.contains(&"data/greeting.txt".to_string()),
+        "{names:?}"
+    );
+}

@@ -954,11 +954,11 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
     ("parameters", "honoured"),
     (
         "reference",
-        "metadata: where `porter publish` pushes; wasmix has no publish yet",
+        "honoured: where `wasmix publish` pushes (bundles.rs publish_without_a_reference_goes_where_porter_would_put_it)",
     ),
     (
         "registry",
-        "metadata: where `porter publish` pushes; wasmix has no publish yet",
+        "honoured: where `wasmix publish` pushes (bundles.rs publish_without_a_reference_goes_where_porter_would_put_it)",
     ),
     ("required", "refused"),
     ("schemaType", "honoured: checked"),

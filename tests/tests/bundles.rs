@@ -540,3 +540,91 @@ fn skopeo_and_oras_copy_and_read_a_published_bundle() {
         "{names:?}"
     );
 }
+
+/// Docker's config.json for `sb` with `user:password` for `addr`.
+fn docker_login(sb: &Sandbox, addr: &str, user: &str, password: &str) {
+    use base64::Engine as _;
+    let dir = sb.dir.path().join("docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        dir.join("config.json"),
+        format!("{{\"auths\": {{\"{addr}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn bundles_go_through_a_registry_that_wants_credentials() {
+    let reg = RegistryServer::start(Some(("bundler", "s3cret-pass")));
+    let author = Sandbox::new();
+    let dir = greeter(&author, "0.1.0", None);
+    let reference = format!("{}/bundles/greeter:v1", reg.addr);
+    let run = w(
+        &author,
+        &reg,
+        &["publish", dir.to_str().unwrap(), &reference],
+    );
+    run.expect_code(3);
+    run.expect_stderr("wasmix registry login");
+    docker_login(&author, &reg.addr, "bundler", "s3cret-pass");
+    publish(&author, &reg, &dir, &reference, true);
+
+    let op = Sandbox::new();
+    let run = w_no_mixins(&op, &reg, &["install", &reference]);
+    run.expect_code(3);
+    assert!(
+        run.stderr().contains("authentication failed"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(unpacked_trees(&op), 0);
+    docker_login(&op, &reg.addr, "bundler", "s3cret-pass");
+    w_no_mixins(&op, &reg, &["install", &reference])
+        .expect_code(0)
+        .expect_stdout("hello from inside the artifact");
+}
+
+#[test]
+fn a_signature_made_for_another_bundle_does_not_vouch_for_this_one() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let signed = format!("{}/bundles/greeter:signed", reg.addr);
+    let unsigned = format!("{}/bundles/greeter:unsigned", reg.addr);
+    let a = publish(
+        &author,
+        &reg,
+        &greeter(&author, "1.0.0", None),
+        &signed,
+        true,
+    );
+    let b = publish(
+        &author,
+        &reg,
+        &greeter(&author, "2.0.0", None),
+        &unsigned,
+        false,
+    );
+    // A's signature manifest, copied under B's signature tag.
+    let tag = |d: &str| format!("sha256-{}.sig", d.trim_start_matches("sha256:"));
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}/bundles/greeter:{}", reg.addr, tag(&a)),
+            &format!("docker://{}/bundles/greeter:{}", reg.addr, tag(&b)),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let op = Sandbox::new();
+    let run = w_no_mixins(&op, &reg, &["install", &unsigned]);
+    run.expect_code(UNTRUSTED);
+    assert!(run.stderr().contains(&b), "{}", run.stderr());
+    assert_eq!(unpacked_trees(&op), 0);
+}

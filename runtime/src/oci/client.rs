@@ -83,9 +83,9 @@ pub struct Pulled {
 
 /// Parse an OCI reference (`host/repo:tag`, `host/repo@sha256:…`).
 pub fn parse_reference(text: &str) -> Result<Reference, OciError> {
-    text.parse::<Reference>().map_err(|e| OciError::Reference {
+    super::reference::parse(text).map_err(|reason| OciError::Reference {
         reference: text.to_string(),
-        reason: e.to_string(),
+        reason,
     })
 }
 

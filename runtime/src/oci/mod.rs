@@ -6,6 +6,7 @@ pub mod artifact;
 pub mod cache;
 pub mod client;
 pub mod layout;
+pub mod reference;
 pub mod source;
 mod transport;
 pub mod trust;

@@ -628,3 +628,49 @@ fn a_signature_made_for_another_bundle_does_not_vouch_for_this_one() {
     assert!(run.stderr().contains(&b), "{}", run.stderr());
     assert_eq!(unpacked_trees(&op), 0);
 }
+
+#[test]
+fn a_run_writes_in_its_own_copy_and_the_cached_bundle_never_changes() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: writer\nversion: 1.0.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: ./write.sh\n      grants: {commands: [./write.sh]}\nuninstall:\n  - exec:\n      command: ./write.sh\n      grants: {commands: [./write.sh]}\n";
+    let dir = author.bundle(
+        "writer",
+        m,
+        &[(
+            "write.sh",
+            "#!/bin/sh\ncat out.txt 2>/dev/null && echo found-previous-output\necho written > out.txt\necho changed >> porter.yaml\n",
+        )],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("write.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let reference = format!("{}/bundles/writer:v1", reg.addr);
+    let digest = publish(&author, &reg, &dir, &reference, true);
+    let op = Sandbox::new();
+    for name in ["one", "two"] {
+        let run = w_no_mixins(&op, &reg, &["install", &reference, "-i", name]);
+        run.expect_code(0);
+        assert!(
+            !run.stdout().contains("found-previous-output"),
+            "{}",
+            run.stdout()
+        );
+    }
+    let tree = op
+        .home()
+        .join("cache/oci/bundles/unpacked")
+        .join(digest.trim_start_matches("sha256:"));
+    assert!(
+        !tree.join("out.txt").exists(),
+        "nothing written into the cache"
+    );
+    let manifest = std::fs::read_to_string(tree.join("porter.yaml")).unwrap();
+    assert!(!manifest.contains("changed"));
+    // And no working copy is left behind.
+    let left = std::fs::read_dir(op.home().join("tmp")).unwrap().count();
+    assert_eq!(left, 0);
+}

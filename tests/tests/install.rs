@@ -196,7 +196,7 @@ fn bad_input_fails_clearly_before_anything_runs() {
         ),
         (
             vec!["install", "/nonexistent/bundle"],
-            "could not read /nonexistent/bundle",
+            "/nonexistent/bundle: no such bundle directory or manifest file",
         ),
     ];
     for (args, want) in cases {

@@ -10,7 +10,7 @@ use crate::oci::trust::Verification;
 use crate::oci::{digest_hex, Cache, OciError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One cached bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +128,37 @@ pub fn unpacked(
             Err(BundleError::io(&dir, e))
         }
     }
+}
+
+/// Copy unpacked bundle tree `from` into the empty directory `to`: the
+/// directory a run works in. Steps may write into their bundle directory
+/// (granted files, Porter's `state:`), and the cached tree must stay what
+/// its digest says, so every run of a registry bundle gets its own copy.
+pub fn working_copy(from: &Path, to: &Path) -> Result<(), BundleError> {
+    for entry in std::fs::read_dir(from).map_err(|e| BundleError::io(from, e))? {
+        let entry = entry.map_err(|e| BundleError::io(from, e))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(|e| BundleError::io(&source, e))?;
+        if kind.is_dir() {
+            std::fs::create_dir(&target).map_err(|e| BundleError::io(&target, e))?;
+            working_copy(&source, &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target).map_err(|e| BundleError::io(&target, e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&source)
+                    .map(|m| m.permissions().mode())
+                    .unwrap_or(0o444);
+                let writable = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(writable))
+                    .map_err(|e| BundleError::io(&target, e))?;
+            }
+        }
+        // Unpacking admits nothing else.
+    }
+    Ok(())
 }
 
 /// Blobs the cached bundles still need (manifests, configs, contents,

@@ -82,7 +82,9 @@ pub fn unpack(what: &str, bytes: &[u8], dir: &Path) -> Result<Vec<String>, Bundl
                 {
                     use std::os::unix::fs::PermissionsExt;
                     let executable = entry.header().mode().unwrap_or(0) & 0o111 != 0;
-                    let mode = if executable { 0o755 } else { 0o644 };
+                    // Read-only: a cached tree is never written to (runs
+                    // work in a copy, see `cache::working_copy`).
+                    let mode = if executable { 0o555 } else { 0o444 };
                     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
                         .map_err(|e| BundleError::io(&target, e))?;
                 }

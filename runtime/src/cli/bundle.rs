@@ -101,6 +101,27 @@ pub struct Opened {
     pub manifest: Manifest,
     /// The fetched artifact, for a registry bundle.
     pub fetched: Option<(FetchedBundle, OciSource)>,
+    /// A registry bundle's working copy, removed when the command ends.
+    _work: Option<tempfile::TempDir>,
+}
+
+/// A registry bundle, opened in a fresh working copy of its cached tree.
+fn opened(cli: &Cli, fetched: FetchedBundle, oci: OciSource) -> Result<Opened, Failure> {
+    if let Some(w) = fetched.warning() {
+        eprintln!("warning: {}", sanitize(&w));
+    }
+    let tmp = home(cli)?.join("tmp");
+    wasmix::fsutil::private_dir(&tmp)?;
+    let work = tempfile::Builder::new()
+        .prefix("bundle-")
+        .tempdir_in(&tmp)?;
+    bundle::cache::working_copy(&fetched.dir, work.path())?;
+    let manifest = manifest::load(work.path())?;
+    Ok(Opened {
+        manifest,
+        fetched: Some((fetched, oci)),
+        _work: Some(work),
+    })
 }
 
 impl Opened {
@@ -136,6 +157,7 @@ pub fn open(cli: &Cli, arg: &BundleArg, remembered: Option<String>) -> Result<Op
         Source::Local(path) => Ok(Opened {
             manifest: manifest::load(&path)?,
             fetched: None,
+            _work: None,
         }),
         Source::Registry(reference) => {
             let oci = oci_source_for(cli, true)?;
@@ -146,14 +168,7 @@ pub fn open(cli: &Cli, arg: &BundleArg, remembered: Option<String>) -> Result<Op
                 None => reference,
             };
             let fetched = bundle::fetch(&oci, &reference, Caps::default())?;
-            if let Some(w) = fetched.warning() {
-                eprintln!("warning: {}", sanitize(&w));
-            }
-            let manifest = manifest::load(&fetched.dir)?;
-            Ok(Opened {
-                manifest,
-                fetched: Some((fetched, oci)),
-            })
+            opened(cli, fetched, oci)
         }
     }
 }
@@ -164,14 +179,7 @@ pub fn open_archive(cli: &Cli, file: &std::path::Path) -> Result<Opened, Failure
     let oci = oci_source_for(cli, false)?;
     let reference = bundle::archive::load(&oci, file)?;
     let fetched = bundle::fetch(&oci, &reference, Caps::default())?;
-    if let Some(w) = fetched.warning() {
-        eprintln!("warning: {}", sanitize(&w));
-    }
-    let manifest = manifest::load(&fetched.dir)?;
-    Ok(Opened {
-        manifest,
-        fetched: Some((fetched, oci)),
-    })
+    opened(cli, fetched, oci)
 }
 
 /// Where the operator's lock for installation `name` of a registry bundle

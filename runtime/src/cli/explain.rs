@@ -46,11 +46,11 @@ pub fn lint(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
     for w in &warnings {
         println!("warning: {}", sanitize(w));
     }
-    println!(
-        "{}: ok ({} warning(s))",
-        manifest.file.display(),
-        warnings.len()
-    );
+    let shown = match &opened.fetched {
+        Some((f, _)) => format!("{}@{}", f.reference, f.digest),
+        None => manifest.file.display().to_string(),
+    };
+    println!("{shown}: ok ({} warning(s))", warnings.len());
     Ok(0)
 }
 

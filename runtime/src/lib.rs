@@ -36,6 +36,7 @@ pub mod exit;
 pub mod explain;
 pub mod fsutil;
 pub mod grant;
+pub mod installation;
 pub mod interrupt;
 pub mod lock;
 pub mod manifest;

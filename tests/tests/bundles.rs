@@ -233,6 +233,61 @@ fn unsigned_and_tampered_bundles_are_refused_before_anything_is_unpacked() {
     );
     assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
     assert!(!op.home().join("cache/oci/bundles/evil").exists());
+
+    // A manifest that says its content is smaller than it is: the download
+    // stops at the stated size and nothing is kept.
+    let content = {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("porter.yaml"), "name: x\n").unwrap();
+        std::fs::write(src.path().join("big"), vec![7u8; 64 << 10]).unwrap();
+        wasmix::bundle::pack::pack(src.path(), &Default::default())
+            .unwrap()
+            .bytes
+    };
+    let size = content.len();
+    let built = wasmix::bundle::artifact::build(
+        &serde_json::from_slice(&config).unwrap(),
+        content,
+        Default::default(),
+    );
+    let lying = String::from_utf8(built.manifest.clone()).unwrap().replace(
+        &format!("\"size\":{size}"),
+        &format!("\"size\":{}", size - 10),
+    );
+    reg.push_raw("bundles/lying", "v1", lying.as_bytes(), &built.blobs);
+    let lying_ref = format!("{}/bundles/lying:v1", reg.addr);
+    w(
+        &author,
+        &reg,
+        &["bundle", "sign", &lying_ref, "--key", key.to_str().unwrap()],
+    )
+    .expect_code(0);
+    let run = w(&op, &reg, &["install", &lying_ref]);
+    assert_ne!(run.code(), 0);
+    assert!(run.stderr().contains("over the limit"), "{}", run.stderr());
+    assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
+
+    // A truncated blob in the registry's storage.
+    let truncated = format!("{}/bundles/truncated:v1", reg.addr);
+    publish(
+        &author,
+        &reg,
+        &greeter(&author, "9.0.0", None),
+        &truncated,
+        true,
+    );
+    let m: Value = serde_json::from_slice(&reg.manifest_raw("bundles/truncated", ":v1")).unwrap();
+    let content = m["layers"][0]["digest"].as_str().unwrap();
+    let blob = std::fs::read(reg.blob_file(content)).unwrap();
+    std::fs::write(reg.blob_file(content), &blob[..blob.len() / 2]).unwrap();
+    let run = w(&op, &reg, &["install", &truncated]);
+    assert_ne!(run.code(), 0);
+    assert!(
+        run.stderr().lines().count() == 1,
+        "one clear line: {}",
+        run.stderr()
+    );
+    assert_eq!(unpacked_trees(&op), 0, "nothing unpacked");
 }
 
 #[test]
@@ -673,4 +728,55 @@ fn a_run_writes_in_its_own_copy_and_the_cached_bundle_never_changes() {
     // And no working copy is left behind.
     let left = std::fs::read_dir(op.home().join("tmp")).unwrap().count();
     assert_eq!(left, 0);
+}
+
+#[test]
+fn installation_apply_installs_upgrades_and_leaves_alone_as_porter_does() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: greeter\nversion: VERSION\nmixins: [exec]\nparameters:\n  - name: who\n    type: string\n    default: nobody\ninstall:\n  - exec:\n      command: echo\n      arguments: [\"installed VERSION for ${ bundle.parameters.who }\"]\n      grants: {commands: [echo]}\nupgrade:\n  - exec:\n      command: echo\n      arguments: [\"upgraded to VERSION for ${ bundle.parameters.who }\"]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
+    let repo = format!("{}/bundles/greeter", reg.addr);
+    for v in ["1.0.0", "1.1.0"] {
+        let dir = author.bundle(&format!("g{v}"), &m.replace("VERSION", v), &[]);
+        publish(&author, &reg, &dir, &format!("{repo}:v{v}"), true);
+    }
+    let op = Sandbox::new();
+    let doc = |version: &str, who: &str| {
+        let path = op.home().join(format!("inst-{version}-{who}.yaml"));
+        std::fs::create_dir_all(op.home()).unwrap();
+        std::fs::write(
+            &path,
+            format!("schemaType: Installation\nschemaVersion: 1.0.2\nname: hello\nbundle:\n  repository: {repo}\n  version: {version}\nparameters:\n  who: {who}\n"),
+        )
+        .unwrap();
+        path
+    };
+    let apply = |path: &std::path::Path| {
+        w_no_mixins(
+            &op,
+            &reg,
+            &["installation", "apply", path.to_str().unwrap()],
+        )
+    };
+    apply(&doc("1.0.0", "ann"))
+        .expect_code(0)
+        .expect_stdout("installed 1.0.0 for ann");
+    apply(&doc("1.0.0", "ann"))
+        .expect_code(0)
+        .expect_stdout("up to date");
+    apply(&doc("1.0.0", "bob"))
+        .expect_code(0)
+        .expect_stdout("upgraded to 1.0.0 for bob");
+    apply(&doc("1.1.0", "bob"))
+        .expect_code(0)
+        .expect_stdout("upgraded to 1.1.0 for bob");
+    let show = w(&op, &reg, &["installation", "list", "-o", "json"]);
+    let list: Value = serde_json::from_str(&show.stdout()).unwrap();
+    assert_eq!(list[0]["version"], "1.1.0");
+    // What wasmix cannot honour is refused, not dropped.
+    let bad = op.home().join("bad.yaml");
+    std::fs::write(&bad, format!("schemaVersion: 1.0.2\nname: hello\nnamespace: dev\nbundle:\n  repository: {repo}\n  tag: v1.0.0\n")).unwrap();
+    let run = apply(&bad);
+    run.expect_code(2);
+    assert!(run.stderr().contains("namespace"), "{}", run.stderr());
 }

@@ -222,6 +222,18 @@ mod tests {
             std::os::unix::fs::symlink("porter.yaml", a.path().join("alias.yaml")).unwrap();
             let packed = pack(a.path(), &BTreeMap::new()).unwrap();
             assert!(packed.files.contains(&"alias.yaml".to_string()));
+            // A named pipe is not a file a bundle can carry.
+            let fifo = a.path().join("pipe");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let err = pack(a.path(), &BTreeMap::new()).unwrap_err().to_string();
+            assert!(
+                err.contains("pipe") && err.contains("not a regular file"),
+                "{err}"
+            );
         }
     }
 }

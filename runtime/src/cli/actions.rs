@@ -372,3 +372,108 @@ fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `wasmix installation apply` arguments.
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Porter Installation document (YAML or JSON)
+    pub file: PathBuf,
+    /// Who runs the commands mixins ask for
+    #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
+    pub driver: DriverKind,
+    /// When the docker driver pulls images
+    #[arg(long, value_enum, default_value_t = Pull::Missing)]
+    pub pull: Pull,
+    /// Print mixin debug logs too
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Accept capabilities the bundle grants beyond what was accepted before
+    #[arg(long)]
+    pub accept_capabilities: bool,
+    /// Run even when nothing changed since the last apply
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `wasmix installation apply FILE`: make the installation what the
+/// document says, as Porter does: install it when it is not installed,
+/// upgrade it when the bundle (its digest), parameters or sets changed,
+/// and do nothing when nothing did.
+pub fn apply(cli: &Cli, a: &ApplyArgs) -> Result<u8, Failure> {
+    use wasmix::installation::InstallationDoc;
+    use wasmix::store::InstallationStatus;
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| bad_input(anyhow!("{}: {e}", a.file.display())))?;
+    let doc = InstallationDoc::parse(&a.file.display().to_string(), &text)
+        .map_err(|e| bad_input(e.into()))?;
+    let bundle = super::bundle::BundleArg {
+        bundle: None,
+        reference: Some(doc.bundle.reference()),
+        version: None,
+    };
+    // What was asked, to compare with the last apply: the bundle it
+    // resolves to now, the parameters and the sets.
+    let opened = super::bundle::open(cli, &bundle, None)?;
+    let pinned = opened
+        .fetched
+        .as_ref()
+        .map(|(f, _)| f.pinned_reference())
+        .unwrap_or_default();
+    drop(opened);
+    let wanted = serde_json::json!({
+        "bundle": pinned,
+        "parameters": doc.parameters,
+        "parameterSets": doc.parameter_sets,
+        "credentialSets": doc.credential_sets,
+    })
+    .to_string();
+    // Hashed: parameters in the document may be secrets.
+    let wanted = wasmix::oci::sha256_digest(wanted.as_bytes());
+    let stamp = super::bundle::installation_lock(cli, &doc.name)?.with_extension("applied");
+    let existing = open_store(cli)?.installation(&doc.name)?;
+    let installed = existing
+        .as_ref()
+        .is_some_and(|i| i.status == InstallationStatus::Installed);
+    let unchanged = std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted);
+    if installed && unchanged && !a.force {
+        println!(
+            "installation {} is up to date ({pinned}); --force runs it again",
+            doc.name
+        );
+        return Ok(0);
+    }
+    // Installed once (even if a later upgrade failed): upgrade.
+    let action = match &existing {
+        Some(i) if i.status != InstallationStatus::Uninstalled && i.last_action != "install" => {
+            "upgrade"
+        }
+        Some(i) if i.status == InstallationStatus::Installed => "upgrade",
+        _ => "install",
+    };
+    let args = ActionArgs {
+        bundle,
+        from_archive: None,
+        installation: Some(doc.name.clone()),
+        params: doc
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        creds: Vec::new(),
+        credential_sets: doc.credential_sets.clone(),
+        parameter_sets: doc.parameter_sets.clone(),
+        driver: a.driver,
+        pull: a.pull,
+        verbose: a.verbose,
+        accept_capabilities: a.accept_capabilities,
+        force: false,
+    };
+    let code = run(cli, action, &args)?;
+    if code == 0 {
+        if let Some(dir) = stamp.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        wasmix::fsutil::write_atomic(&stamp, wanted.as_bytes())?;
+    }
+    Ok(code)
+}

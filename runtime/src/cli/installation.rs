@@ -43,6 +43,8 @@ pub enum InstallationCommand {
         #[arg(long)]
         run: Option<i64>,
     },
+    /// Install or upgrade an installation from a Porter Installation document
+    Apply(super::actions::ApplyArgs),
     /// Forget an installation and everything recorded about it
     Delete {
         /// Installation name
@@ -126,6 +128,9 @@ fn no_such(name: &str) -> Failure {
 
 /// Run an `installation` subcommand.
 pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
+    if let InstallationCommand::Apply(a) = c {
+        return super::actions::apply(cli, a);
+    }
     let mut store = open_store(cli)?;
     let json = cli.output == Format::Json;
     match c {
@@ -223,6 +228,8 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
                 print!("{v}");
             }
         }
+        // Handled above, before the store is opened here.
+        InstallationCommand::Apply(a) => return super::actions::apply(cli, a),
         InstallationCommand::List => {
             let all = store.installations()?;
             if json {

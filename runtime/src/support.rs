@@ -68,15 +68,6 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
             );
         }
     }
-    for (i, o) in m.outputs.iter().enumerate() {
-        if o.path.is_some() {
-            refuse(
-                format!("outputs[{i}].path"),
-                "bundle outputs read from a file (`path:`) are not supported by wasmix yet: \
-                 let the step that writes the file return it as a step output",
-            );
-        }
-    }
     out
 }
 
@@ -102,7 +93,6 @@ mod tests {
             "{HEAD}state:\n  - name: tfstate\n    path: /cnab/app/tfstate\nrequired:\n  - docker\n\
              credentials:\n  - name: kube\n    path: /root/.kube/config\n  - name: token\n    env: TOKEN\n\
              parameters:\n  - name: cfg\n    type: file\n    path: /cnab/app/cfg\n\
-             outputs:\n  - name: out\n    path: /cnab/app/out\n\
              dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n"
         );
         assert_eq!(
@@ -113,7 +103,6 @@ mod tests {
                 "credentials[0].path",
                 "parameters[0].path",
                 "parameters[0].type",
-                "outputs[0].path",
             ]
         );
     }

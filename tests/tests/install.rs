@@ -993,7 +993,10 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
     ("output.applyTo", "honoured"),
     ("output.description", "metadata"),
     ("output.name", "honoured"),
-    ("output.path", "refused"),
+    (
+        "output.path",
+        "honoured: output_files_become_bundle_outputs (paths outside /cnab/app refused)",
+    ),
     ("output.sensitive", "honoured"),
     ("stateVar.description", "metadata"),
     (
@@ -1079,11 +1082,43 @@ fn every_field_of_porters_manifest_schema_is_honoured_or_refused() {
         ("required:\n  - docker\n", "required: required extensions are not supported"),
         ("credentials:\n  - name: k\n    path: /root/.kube/config\n", "credentials[0].path: credential files"),
         ("parameters:\n  - name: p\n    path: /cnab/app/p\n    default: x\n", "parameters[0].path: parameter files"),
-        ("outputs:\n  - name: o\n    path: /cnab/app/o\n", "outputs[0].path: bundle outputs read from a file"),
+        ("outputs:\n  - name: o\n    path: /etc/o\n", "outputs[0].path: output \"o\": wasmix reads output files from the bundle directory"),
     ] {
         let b = sb.bundle("refused", &format!("{base}{extra}"), &[]);
         let lint = sb.wasmix(&["lint", b.to_str().unwrap()]);
         lint.expect_code(2).expect_stderr(want);
         assert!(lint.stderr().contains("porter.yaml:1"), "{}", lint.all());
     }
+}
+
+#[test]
+fn output_files_become_bundle_outputs() {
+    let sb = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: files\nversion: 0.1.0\nmixins: [exec]\noutputs:\n  - name: report\n    path: /cnab/app/out/report.txt\n  - name: secret\n    path: out/secret.txt\n    sensitive: true\n  - name: missing\n    path: /cnab/app/out/none.txt\n    default: fallback\ninstall:\n  - exec:\n      command: ./write.sh\n      grants: {commands: [./write.sh]}\nuninstall:\n  - exec:\n      command: ./write.sh\n      grants: {commands: [./write.sh]}\n";
+    let b = sb.bundle(
+        "files",
+        m,
+        &[(
+            "write.sh",
+            "#!/bin/sh\nmkdir -p out\necho 'all good' > out/report.txt\nprintf s3cr3t-value > out/secret.txt\n",
+        )],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("write.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let run = sb.wasmix(&["install", b.to_str().unwrap(), "-o", "json"]);
+    run.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let outputs = doc["outputs"].as_array().unwrap();
+    let find = |n: &str| outputs.iter().find(|o| o["name"] == n).cloned().unwrap();
+    assert_eq!(find("report")["value"], "all good\n");
+    assert_eq!(find("missing")["value"], "fallback");
+    assert_eq!(find("secret")["sensitive"], true);
+    assert!(!run.stdout().contains("s3cr3t-value"), "{}", run.stdout());
+    sb.wasmix(&["installation", "output", "show", "files", "secret"])
+        .expect_code(0)
+        .expect_stdout("s3cr3t-value");
 }

@@ -354,7 +354,7 @@ impl Runtime {
 
 /// Every `state:` path must name a file inside the bundle directory.
 fn check_state(manifest: &Manifest) -> Vec<String> {
-    manifest
+    let state = manifest
         .state
         .iter()
         .enumerate()
@@ -367,8 +367,23 @@ fn check_state(manifest: &Manifest) -> Vec<String> {
                 v.name,
                 v.path
             )
-        })
-        .collect()
+        });
+    // Output files are read from the bundle directory too.
+    let outputs = manifest
+        .outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| Some((i, o, o.path.as_deref()?)))
+        .filter(|(_, _, p)| crate::grant::state::relative_path(p).is_none())
+        .map(|(i, o, p)| {
+            let path = format!("outputs[{i}].path");
+            format!(
+                "{}: {path}: output {:?}: wasmix reads output files from the bundle directory: {p:?} must be under /cnab/app (or relative)",
+                manifest.source.locate(&path),
+                o.name
+            )
+        });
+    state.chain(outputs).collect()
 }
 
 /// Every parameter declaration: its JSON-Schema keywords must be ones the

@@ -130,6 +130,49 @@ fn read_capped(name: &str, path: &PathBuf) -> Result<Option<Zeroizing<Vec<u8>>>,
     Ok(Some(bytes))
 }
 
+/// Largest bundle output read from a file (`outputs[].path`).
+pub const MAX_OUTPUT_FILE: usize = 1 << 20;
+
+/// Bundle output `name`'s file (`outputs[].path`, under /cnab/app) as the
+/// action left it in the bundle directory: `None` when there is none. A
+/// regular file only, at most [`MAX_OUTPUT_FILE`] bytes of UTF-8 text.
+pub fn read_output_file(
+    manifest: &Manifest,
+    name: &str,
+    path: &str,
+) -> Result<Option<String>, StateError> {
+    let bad = || StateError::Path {
+        name: name.to_string(),
+        path: path.to_string(),
+    };
+    let bundle = manifest
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.dir.clone());
+    let rel = relative_path(path).ok_or_else(bad)?;
+    let file = contained(&bundle, &rel.to_string_lossy()).ok_or_else(bad)?;
+    let Some(bytes) = read_capped(name, &file)? else {
+        return Ok(None);
+    };
+    if bytes.len() > MAX_OUTPUT_FILE {
+        return Err(StateError::TooLarge {
+            name: name.to_string(),
+            path: file.display().to_string(),
+            size: bytes.len() as u64,
+        });
+    }
+    String::from_utf8(bytes.to_vec())
+        .map(Some)
+        .map_err(|_| StateError::Io {
+            name: name.to_string(),
+            path: file.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "an output file must be UTF-8 text",
+            ),
+        })
+}
+
 impl StateFiles {
     /// Write `saved` (the installation's last state) into the bundle
     /// directory at each variable's path, creating its directory.

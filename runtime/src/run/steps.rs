@@ -221,6 +221,26 @@ impl Runtime {
                 Err(e) => error = Some(redactor.redact(&e.to_string())),
             }
         }
+        // Porter's `outputs[].path`: read from the bundle directory once the
+        // action is done; a file there wins over a step output of that name.
+        if error.is_none() {
+            for o in &manifest.outputs {
+                let (Some(path), true) = (&o.path, crate::manifest::applies(&o.apply_to, action))
+                else {
+                    continue;
+                };
+                match super::state::read_output_file(manifest, &o.name, path) {
+                    Ok(Some(value)) => {
+                        produced.insert(o.name.clone(), (value, false));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        error = Some(redactor.redact(&e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
         let outputs = if error.is_none() {
             record::bundle_outputs(manifest, action, &produced)
         } else {

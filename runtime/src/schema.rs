@@ -516,6 +516,14 @@ fn typed_value(kind: Option<&str>, text: &str) -> Result<Value, &'static str> {
             .ok()
             .filter(Value::is_array)
             .ok_or("a JSON array"),
+        // Porter carries a file parameter's contents base64-encoded.
+        Some("file") => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map(|_| Value::String(text.to_string()))
+                .map_err(|_| "file contents in base64 (or @PATH on the command line)")
+        }
         _ => Ok(Value::String(text.to_string())),
     }
 }

@@ -43,31 +43,6 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
              container work per step with `grants: {images: [...]}` and `--driver docker`",
         );
     }
-    for (i, c) in m.credentials.iter().enumerate() {
-        if c.path.is_some() {
-            refuse(
-                format!("credentials[{i}].path"),
-                "credential files (`path:`) are not supported by wasmix yet: pass the credential \
-                 to commands by `env:`, or let the mixin read it with `{name, read: true}`",
-            );
-        }
-    }
-    for (i, p) in m.parameters.iter().enumerate() {
-        if p.path.is_some() {
-            refuse(
-                format!("parameters[{i}].path"),
-                "parameter files (`path:`) are not supported by wasmix yet: pass the parameter \
-                 by `env:` or through a template",
-            );
-        }
-        if p.kind.as_deref() == Some("file") {
-            refuse(
-                format!("parameters[{i}].type"),
-                "parameters of type file are not supported by wasmix yet: their contents would \
-                 not reach the step; grant the directory holding the file instead",
-            );
-        }
-    }
     out
 }
 
@@ -91,19 +66,8 @@ mod tests {
     fn each_ignored_field_is_named() {
         let text = format!(
             "{HEAD}state:\n  - name: tfstate\n    path: /cnab/app/tfstate\nrequired:\n  - docker\n\
-             credentials:\n  - name: kube\n    path: /root/.kube/config\n  - name: token\n    env: TOKEN\n\
-             parameters:\n  - name: cfg\n    type: file\n    path: /cnab/app/cfg\n\
              dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n"
         );
-        assert_eq!(
-            paths(&text),
-            [
-                "dependencies",
-                "required",
-                "credentials[0].path",
-                "parameters[0].path",
-                "parameters[0].type",
-            ]
-        );
+        assert_eq!(paths(&text), ["dependencies", "required",]);
     }
 }

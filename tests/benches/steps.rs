@@ -203,6 +203,7 @@ fn main() {
                 bundle_dir: bundle.path(),
                 limits: Default::default(),
                 redactor: &redactor,
+                files: Vec::new(),
             },
         );
         assert!(r.result.is_ok(), "{:?}", r.result);
@@ -264,6 +265,7 @@ fn main() {
             mounts: Vec::new(),
             network: false,
             labels: vec![("dev.wasmix.installation".into(), "bench".into())],
+            files: Vec::new(),
         };
         let limits = wasmix::driver::RunLimits {
             timeout: Duration::from_secs(60),

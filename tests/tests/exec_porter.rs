@@ -55,6 +55,7 @@ impl Exec {
                 bundle_dir: dir.path(),
                 limits: Default::default(),
                 redactor: &Redactor::default(),
+                files: Vec::new(),
             },
         );
         (report, driver.recorded())

@@ -977,7 +977,10 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
         "honoured: env_destinations_reach_granted_commands_only",
     ),
     ("credential.name", "honoured"),
-    ("credential.path", "refused"),
+    (
+        "credential.path",
+        "honoured: path_destinations_reach_granted_steps_only; containers.rs",
+    ),
     ("credential.required", "honoured"),
     ("parameter.applyTo", "honoured"),
     ("parameter.description", "metadata"),
@@ -986,7 +989,10 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
         "honoured: env_destinations_reach_granted_commands_only",
     ),
     ("parameter.name", "honoured"),
-    ("parameter.path", "refused"),
+    (
+        "parameter.path",
+        "honoured: path_destinations_reach_granted_steps_only (type: file too)",
+    ),
     ("parameter.persistent", "honoured"),
     ("parameter.sensitive", "honoured"),
     ("parameter.source", "honoured: source.output"),
@@ -1080,8 +1086,8 @@ fn every_field_of_porters_manifest_schema_is_honoured_or_refused() {
     for (extra, want) in [
         ("dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n", "dependencies: dependencies are not supported"),
         ("required:\n  - docker\n", "required: required extensions are not supported"),
-        ("credentials:\n  - name: k\n    path: /root/.kube/config\n", "credentials[0].path: credential files"),
-        ("parameters:\n  - name: p\n    path: /cnab/app/p\n    default: x\n", "parameters[0].path: parameter files"),
+        ("credentials:\n  - name: k\n    path: /cnab/app/../etc/k\n", "credentials[0].path: credential \"k\""),
+        ("parameters:\n  - name: p\n    type: file\n", "parameters[0]: no destination path supplied for parameter p"),
         ("outputs:\n  - name: o\n    path: /etc/o\n", "outputs[0].path: output \"o\": wasmix reads output files from the bundle directory"),
     ] {
         let b = sb.bundle("refused", &format!("{base}{extra}"), &[]);
@@ -1121,4 +1127,139 @@ fn output_files_become_bundle_outputs() {
     sb.wasmix(&["installation", "output", "show", "files", "secret"])
         .expect_code(0)
         .expect_stdout("s3cr3t-value");
+}
+
+#[test]
+fn path_destinations_reach_granted_steps_only() {
+    let sb = Sandbox::new();
+    let m = r#"schemaVersion: 1.0.0
+name: paths
+version: 0.1.0
+mixins: [exec]
+credentials:
+  - name: kubeconfig
+    path: /cnab/app/kube/config
+parameters:
+  - name: settings
+    type: file
+    path: conf/settings.ini
+outputs:
+  - name: granted
+  - name: ungranted
+install:
+  - exec:
+      description: granted
+      command: ./show.sh
+      grants: {commands: [./show.sh], credentials: [kubeconfig], parameters: [settings]}
+      outputs: [{name: granted, regex: "(seen.*)"}]
+  - exec:
+      description: not granted
+      command: ./show.sh
+      grants: {commands: [./show.sh]}
+      outputs: [{name: ungranted, regex: "(seen.*)"}]
+uninstall:
+  - exec:
+      command: echo
+"#;
+    let script = r#"#!/bin/sh
+if [ "$(cat kube/config 2>/dev/null)" = kube-s3cret ]; then k=yes; else k=no; fi
+echo "seen kube=$k settings=[$(cat conf/settings.ini 2>/dev/null)]"
+"#;
+    let b = sb.bundle("paths", m, &[("show.sh", script)]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("show.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let explain = sb.wasmix(&["explain", b.to_str().unwrap()]);
+    explain.expect_code(0);
+    explain.expect_stdout("kubeconfig as file /cnab/app/kube/config for the step's commands");
+    let settings = sb.dir.path().join("settings.ini");
+    std::fs::write(&settings, "colour = blue").unwrap();
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--cred",
+            "kubeconfig=env:KUBE",
+            "--param",
+            &format!("settings=@{}", settings.display()),
+        ],
+        &[("KUBE", "kube-s3cret")],
+    );
+    run.expect_code(0);
+    let out = sb.wasmix(&["installation", "outputs", "paths", "--output", "json"]);
+    let doc: Value = serde_json::from_str(&out.stdout()).unwrap();
+    let value = |name: &str| {
+        doc.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .map(|o| o["value"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(value("granted"), "seen kube=yes settings=[colour = blue]");
+    assert_eq!(value("ungranted"), "seen kube=no settings=[]");
+    // Gone from the bundle directory once the step is done.
+    assert!(!b.join("kube").exists() && !b.join("conf").exists());
+    // Porter's base64 form works too; anything else is refused up front.
+    let again = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "-i",
+            "again",
+            "--cred",
+            "kubeconfig=env:KUBE",
+            "--param",
+            "settings=Y29sb3VyID0gcmVk",
+        ],
+        &[("KUBE", "kube-s3cret")],
+    );
+    again
+        .expect_code(0)
+        .expect_stdout("settings=[colour = red]");
+    let bad = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "-i",
+            "bad",
+            "--cred",
+            "kubeconfig=env:KUBE",
+            "--param",
+            "settings=not base64!",
+        ],
+        &[("KUBE", "kube-s3cret")],
+    );
+    bad.expect_code(2);
+    assert!(bad.stderr().contains("base64"), "{}", bad.stderr());
+
+    // A destination outside the bundle directory cannot be placed by the
+    // host driver: refused before anything runs, naming the step.
+    let outside = sb.bundle(
+        "outside",
+        &m.replace("path: /cnab/app/kube/config", "path: /root/.kube/config"),
+        &[("show.sh", script)],
+    );
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            outside.to_str().unwrap(),
+            "--cred",
+            "kubeconfig=env:KUBE",
+            "--param",
+            "settings=eA==",
+        ],
+        &[("KUBE", "kube-s3cret")],
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("credential kubeconfig goes to /root/.kube/config")
+            && run.stderr().contains("--driver docker"),
+        "{}",
+        run.stderr()
+    );
 }

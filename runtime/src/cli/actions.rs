@@ -154,15 +154,30 @@ pub fn invoke(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure>
 }
 
 /// Values for the run: sets first, then `--param`/`--cred`, which override.
-fn inputs(cli: &Cli, args: &ActionArgs) -> Result<Inputs, Failure> {
+/// A `type: file` parameter takes base64 contents, as Porter carries them,
+/// or `@PATH` to read (and encode) a file.
+fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Inputs, Failure> {
     let mut inputs = Inputs {
         force: args.force,
         parameters: super::sets::values(cli, SetKind::Parameter, &args.parameter_sets)?,
         credentials: super::sets::values(cli, SetKind::Credential, &args.credential_sets)?,
     };
-    inputs
-        .parameters
-        .extend(parse_pairs(&args.params, "param")?);
+    for (name, value) in parse_pairs(&args.params, "param")? {
+        let file = manifest
+            .parameters
+            .iter()
+            .any(|p| p.name == name && p.kind.as_deref() == Some("file"));
+        let value = match value.strip_prefix('@') {
+            Some(path) if file => {
+                use base64::Engine as _;
+                let bytes = std::fs::read(path)
+                    .map_err(|e| bad_input(anyhow!("parameter {name}: reading {path}: {e}")))?;
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            }
+            _ => value,
+        };
+        inputs.parameters.insert(name, value);
+    }
     for (name, source) in parse_pairs(&args.creds, "cred")? {
         let value = source
             .parse::<CredentialSource>()
@@ -198,7 +213,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         None => super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?,
     };
     let manifest = &opened.manifest;
-    let inputs = inputs(cli, args)?;
+    let inputs = inputs(cli, args, manifest)?;
     let installation = args
         .installation
         .clone()

@@ -16,6 +16,8 @@ pub struct Recorded {
     pub workdir: String,
     /// Image, if any.
     pub image: Option<String>,
+    /// Files placed for it: `SOURCE at TARGET` (contents never shown).
+    pub files: Vec<String>,
 }
 
 /// Records every request, prints it when asked, and answers with a fixed
@@ -72,6 +74,11 @@ impl Driver for DebugDriver {
                 .collect(),
             workdir: request.workdir.display().to_string(),
             image: request.image.clone(),
+            files: request
+                .files
+                .iter()
+                .map(|f| format!("{} at {}", f.source, f.target))
+                .collect(),
         };
         if self.print {
             eprintln!("debug driver: would run {rec:?}");

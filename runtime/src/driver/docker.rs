@@ -148,7 +148,7 @@ impl DockerDriver {
                 EnvValue::Secret { value, .. } => format!("{k}={value}"),
             })
             .collect();
-        let binds: Vec<String> = request
+        let mut binds: Vec<String> = request
             .mounts
             .iter()
             .map(|m| {
@@ -160,6 +160,25 @@ impl DockerDriver {
                 )
             })
             .collect();
+        // Porter's `path:` destinations: each written into a private
+        // temporary directory (removed when this returns) and mounted
+        // read-only at its path.
+        let placed = tempfile::Builder::new()
+            .prefix("wasmix-files-")
+            .tempdir()
+            .map_err(|e| engine_err(&self.endpoint, "placing files", e))?;
+        for (i, f) in request.files.iter().enumerate() {
+            let host = placed.path().join(i.to_string());
+            std::fs::write(&host, f.contents.as_slice())
+                .map_err(|e| engine_err(&self.endpoint, &format!("placing {}", f.source), e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o444))
+                    .map_err(|e| engine_err(&self.endpoint, &format!("placing {}", f.source), e))?;
+            }
+            binds.push(format!("{}:{}:ro", host.display(), f.target));
+        }
         let labels: HashMap<String, String> = request.labels.iter().cloned().collect();
         let mut cmd = vec![request.program.clone()];
         cmd.extend(request.args.iter().cloned());

@@ -32,6 +32,14 @@ impl Driver for HostDriver {
                 what: format!("run image {image} (use a container driver)"),
             });
         }
+        if let Some(f) = request.files.first() {
+            // Placed in the bundle directory before the step instead; a
+            // request carrying one here would otherwise drop it.
+            return Err(DriverError::Unsupported {
+                driver: "host",
+                what: format!("mount {} at {}", f.source, f.target),
+            });
+        }
         let mut cmd = Command::new(&request.program);
         cmd.args(&request.args)
             .env_clear()

@@ -59,6 +59,27 @@ pub struct Request {
     pub network: bool,
     /// Labels tying a container to its installation and action.
     pub labels: Vec<(String, String)>,
+    /// Files placed read-only in the container (Porter's `path:`
+    /// destinations). Only container drivers take them: with the host
+    /// driver they are placed in the bundle directory before the step.
+    pub files: Vec<FileValue>,
+}
+
+/// A credential or parameter placed as a file at `target`.
+#[derive(Clone)]
+pub struct FileValue {
+    /// Absolute path in the container.
+    pub target: String,
+    /// What it is (`credential kube`), for messages.
+    pub source: String,
+    /// The bytes. Never printed: [`std::fmt::Debug`] leaves them out.
+    pub contents: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FileValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} at {}>", self.source, self.target)
+    }
 }
 
 /// A granted host directory mounted into a container.

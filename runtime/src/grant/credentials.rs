@@ -190,6 +190,13 @@ fn grant(
             );
         }
     }
+    if let Some(path) = &def.path {
+        super::destinations::add(
+            b,
+            path,
+            super::destinations::Source::Credential(name.to_string()),
+        );
+    }
     hold(b, name, access, "");
     Ok(())
 }

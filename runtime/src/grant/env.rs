@@ -72,6 +72,13 @@ pub(super) fn add_parameters(
         {
             b.note(CapabilityKind::Parameter, format!("{} as ${env}", p.name));
         }
+        if let Some(path) = &p.path {
+            super::destinations::add(
+                b,
+                path,
+                super::destinations::Source::Parameter(p.name.clone()),
+            );
+        }
     }
     Ok(())
 }

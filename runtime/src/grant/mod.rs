@@ -21,6 +21,7 @@
 
 pub mod commands;
 pub mod credentials;
+pub mod destinations;
 pub mod env;
 pub mod files;
 pub mod images;
@@ -142,6 +143,10 @@ pub struct Grant {
     /// variable → credential. Commands and containers the step starts see
     /// them (the mixin itself reads a credential only with `read: true`).
     pub credential_env: BTreeMap<String, String>,
+    /// Granted credentials and parameters the manifest gives a `path:`:
+    /// absolute target path → what is placed there, read-only, for the
+    /// commands and containers the step starts.
+    pub destinations: BTreeMap<String, destinations::Source>,
     /// Host environment variables visible to the mixin.
     pub env: BTreeSet<String>,
     /// Preopened directories.

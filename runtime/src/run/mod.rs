@@ -10,6 +10,7 @@
 //!   collected after them;
 //! - [`record`]: bundle outputs and the run as the state store keeps it.
 
+pub mod destinations;
 pub mod inputs;
 pub mod prepare;
 pub mod record;

@@ -96,6 +96,7 @@ impl Runtime {
             .collect();
         problems.extend(check_parameters(manifest));
         problems.extend(check_state(manifest));
+        problems.extend(check_destinations(manifest, &plan, self.driver.name()));
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {
                 file: manifest.file.display().to_string(),
@@ -384,6 +385,54 @@ fn check_state(manifest: &Manifest) -> Vec<String> {
             )
         });
     state.chain(outputs).collect()
+}
+
+/// Porter's `path:` destinations: each names a file that can be placed
+/// (no `..`; the parser already requires one of a `type: file`
+/// parameter), and with the host driver
+/// every destination a step of this plan receives is in the bundle
+/// directory (see [`crate::grant::destinations`]).
+fn check_destinations(manifest: &Manifest, plan: &Plan, driver: &str) -> Vec<String> {
+    use crate::grant::destinations::{in_bundle, target};
+    let mut problems = Vec::new();
+    let declared = manifest
+        .credentials
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("credentials[{i}]"), "credential", &c.name, &c.path))
+        .chain(
+            manifest
+                .parameters
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("parameters[{i}]"), "parameter", &p.name, &p.path)),
+        );
+    for (at, what, name, path) in declared {
+        if let Some(p) = path {
+            if target(p).is_none() {
+                let at = format!("{at}.path");
+                problems.push(format!(
+                    "{}: {at}: {what} {name:?}: {p:?} is not a file path wasmix can place (empty, or climbing with `..`)",
+                    manifest.source.locate(&at)
+                ));
+            }
+        }
+    }
+    if driver == "host" {
+        for planned in &plan.steps {
+            for (to, source) in &planned.grant.destinations {
+                if in_bundle(to).is_none() {
+                    problems.push(format!(
+                        "{}: {}: {} goes to {to}, but the host driver places files only in the bundle directory (under /cnab/app): run with --driver docker, or give it an `env:` destination",
+                        planned.location,
+                        planned.step.path,
+                        source.describe()
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Every parameter declaration: its JSON-Schema keywords must be ones the

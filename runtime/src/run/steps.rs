@@ -310,6 +310,21 @@ impl Runtime {
                 planned.step.mixin
             ));
         };
+        // Porter's `path:` destinations: mounted into the step's containers,
+        // or, for host commands, placed in the bundle directory for this
+        // step only.
+        let files = match super::destinations::values(manifest, grant, &secrets, params) {
+            Ok(f) => f,
+            Err(e) => return StepReport::failed(redactor.redact(&e)),
+        };
+        let (_placed, files) = if self.driver.name() == "host" && !files.is_empty() {
+            match super::destinations::Placed::place(&manifest.dir, &files) {
+                Ok(p) => (Some(p), Vec::new()),
+                Err(e) => return StepReport::failed(redactor.redact(&e)),
+            }
+        } else {
+            (None, files)
+        };
         sandbox::step::execute(
             &self.engine,
             mixin,
@@ -325,6 +340,7 @@ impl Runtime {
                 bundle_dir: &manifest.dir,
                 limits: planned.limits(self.limits),
                 redactor,
+                files,
             },
         )
     }

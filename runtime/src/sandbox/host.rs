@@ -268,6 +268,13 @@ impl StepState {
             mounts,
             network: !a.grant.hosts.is_empty(),
             labels: a.labels.clone(),
+            // Containers get the step's file destinations; host commands
+            // find them in the bundle directory, placed before the step.
+            files: if command.image.is_some() {
+                a.files.clone()
+            } else {
+                Vec::new()
+            },
         })
     }
 }

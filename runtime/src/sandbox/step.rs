@@ -100,6 +100,10 @@ pub struct StepInput<'a> {
     pub limits: Limits,
     /// Masks secrets in logs and errors.
     pub redactor: &'a Redactor,
+    /// Files placed read-only in every container the step starts (Porter's
+    /// `path:` destinations; empty with the host driver, which places them
+    /// in the bundle directory instead).
+    pub files: Vec<crate::driver::FileValue>,
 }
 
 /// What happened in a step.
@@ -181,6 +185,8 @@ pub(crate) struct Access {
     pub(crate) use_only_forms: Vec<Vec<u8>>,
     pub(crate) driver: Option<Arc<dyn Driver>>,
     pub(crate) bundle_dir: PathBuf,
+    /// Files for every container the step starts.
+    pub(crate) files: Vec<crate::driver::FileValue>,
     pub(crate) limits: Limits,
     pub(crate) deadline: Instant,
     pub(crate) redactor: Redactor,
@@ -266,6 +272,7 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         use_only_forms: Vec::new(),
         driver: None,
         bundle_dir: PathBuf::new(),
+        files: Vec::new(),
         limits,
         deadline: Instant::now() + Duration::from_secs(10),
         redactor: Redactor::default(),
@@ -407,6 +414,7 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         use_only_forms,
         driver: Some(input.driver),
         bundle_dir: input.bundle_dir.to_path_buf(),
+        files: input.files,
         limits: input.limits,
         deadline: later(started, input.limits.deadline),
         redactor: input.redactor.clone(),

@@ -373,3 +373,46 @@ fn a_credential_env_destination_reaches_a_granted_container_only() {
         .expect_code(0)
         .expect_stdout("token-absent");
 }
+
+#[test]
+fn a_credential_path_destination_is_mounted_read_only_into_a_granted_container_only() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    // Porter's kubeconfig habit: a file at an absolute path in the image.
+    let script = "if [ \"$(cat /root/.kube/config 2>/dev/null)\" = s3cret-value ]; then echo file-seen; else echo file-absent; fi; echo x > /root/.kube/config 2>/dev/null && echo writable || echo read-only";
+    let with_path = |name: &str, grants: &str| {
+        manifest(name, grants, script, "").replace(
+            "  - name: token\n    required: false\n",
+            "  - name: token\n    required: false\n    path: /root/.kube/config\n",
+        )
+    };
+    let env = [
+        ("DOCKER_HOST", engine.docker_host.as_str()),
+        ("ENV_TOKEN", "s3cret-value"),
+    ];
+    let run_it = |b: &std::path::Path| {
+        sb.wasmix_env(
+            &[
+                "install",
+                b.to_str().unwrap(),
+                "--driver",
+                "docker",
+                "--pull",
+                "never",
+                "--cred",
+                "token=env:ENV_TOKEN",
+            ],
+            &env,
+        )
+    };
+    let granted = format!("{{images: [{TEST_IMAGE}], credentials: [token]}}");
+    let b = sb.bundle("pathok", &with_path("pathok", &granted), &[]);
+    let run = run_it(&b);
+    run.expect_code(0)
+        .expect_stdout("file-seen")
+        .expect_stdout("read-only");
+    assert!(!run.all().contains("s3cret-value"), "{}", run.all());
+    let ungranted = format!("{{images: [{TEST_IMAGE}]}}");
+    let b = sb.bundle("pathno", &with_path("pathno", &ungranted), &[]);
+    run_it(&b).expect_code(0).expect_stdout("file-absent");
+}

@@ -31,6 +31,7 @@ use crate::manifest::{join, Parameter};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, ValidationError, Validator};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// The `$schema` URI of the one draft this module validates.
 pub const DRAFT_07: &str = "http://json-schema.org/draft-07/schema#";
@@ -408,28 +409,116 @@ pub fn validate(schema: &Value, value: &Value) -> Vec<Violation> {
     }
 }
 
+/// A parameter or output definition, as far as its value's schema goes.
+struct ValueDef<'a> {
+    what: &'static str,
+    name: &'a str,
+    kind: Option<&'a str>,
+    keywords: &'a BTreeMap<String, serde_yaml::Value>,
+    allowed: Option<&'a Vec<serde_yaml::Value>>,
+    sensitive: bool,
+}
+
+impl<'a> ValueDef<'a> {
+    fn parameter(p: &'a Parameter) -> Self {
+        ValueDef {
+            what: "parameter",
+            name: &p.name,
+            kind: p.kind.as_deref(),
+            keywords: &p.schema,
+            allowed: p.allowed.as_ref(),
+            sensitive: p.sensitive,
+        }
+    }
+
+    fn output(o: &'a crate::manifest::OutputDef) -> Self {
+        ValueDef {
+            what: "output",
+            name: &o.name,
+            // An output of type file is its contents, not base64.
+            kind: o.kind.as_deref().filter(|k| *k != "file"),
+            keywords: &o.schema,
+            allowed: None,
+            sensitive: o.sensitive,
+        }
+    }
+
+    fn schema(&self) -> Value {
+        let mut schema = Map::new();
+        schema.insert("$schema".into(), Value::from(DRAFT_07));
+        for (key, value) in self.keywords {
+            schema.insert(key.clone(), yaml_to_json(value));
+        }
+        let kind = match self.kind {
+            None | Some("file") => "string",
+            Some(other) => other,
+        };
+        schema.insert("type".into(), Value::from(kind));
+        if let Some(allowed) = self.allowed {
+            schema.insert(
+                "enum".into(),
+                Value::Array(allowed.iter().map(yaml_to_json).collect()),
+            );
+        }
+        Value::Object(schema)
+    }
+
+    fn check(&self, text: &str) -> Result<(), String> {
+        let (what, name) = (self.what, self.name);
+        let shown_text = if self.sensitive {
+            crate::redact::MASK
+        } else {
+            text
+        };
+        let bad =
+            |expected: &str| format!("{what} {name:?} must be {expected}, got {shown_text:?}");
+        let value = typed_value(self.kind, text).map_err(bad)?;
+        let compiled = CompiledSchema::compile(&self.schema())
+            .map_err(|e| format!("{what} {name:?} has an unusable definition: {e}"))?;
+        let findings = compiled.findings(&value, false);
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let (root, nested): (Vec<Finding>, Vec<Finding>) = findings
+            .into_iter()
+            .partition(|f| f.violation.path.is_empty());
+        let mut message = format!("{what} {name:?}");
+        if !root.is_empty() {
+            let list: Vec<String> = root
+                .iter()
+                .map(|f| match (f.keyword.as_str(), self.allowed) {
+                    ("enum", Some(allowed)) => {
+                        let list: Vec<String> = allowed.iter().map(yaml_display).collect();
+                        format!("must be one of {}", list.join(", "))
+                    }
+                    _ => f.violation.message.clone(),
+                })
+                .collect();
+            message.push_str(&format!(" {}, got {shown_text:?}", list.join(" and ")));
+        }
+        for (i, f) in nested.iter().enumerate() {
+            let sep = if i == 0 && root.is_empty() { ":" } else { ";" };
+            message.push_str(&format!(
+                "{sep} {}: {}",
+                f.violation.path, f.violation.message
+            ));
+        }
+        Err(message)
+    }
+}
+
 /// The draft-07 schema a Porter parameter definition describes: `type` from
 /// its `kind` (Porter's `file` is a string; no type means string, as Porter
 /// does), `enum` from its allowed values, and its extra keywords (`minimum`,
 /// `pattern`, `$id`, `title`, …) converted from YAML.
 pub fn parameter_schema(p: &Parameter) -> Value {
-    let mut schema = Map::new();
-    schema.insert("$schema".into(), Value::from(DRAFT_07));
-    for (key, value) in &p.schema {
-        schema.insert(key.clone(), yaml_to_json(value));
-    }
-    let kind = match p.kind.as_deref() {
-        None | Some("file") => "string",
-        Some(other) => other,
-    };
-    schema.insert("type".into(), Value::from(kind));
-    if let Some(allowed) = &p.allowed {
-        schema.insert(
-            "enum".into(),
-            Value::Array(allowed.iter().map(yaml_to_json).collect()),
-        );
-    }
-    Value::Object(schema)
+    ValueDef::parameter(p).schema()
+}
+
+/// The draft-07 schema of a bundle output: its `type` and its JSON-Schema
+/// keywords (`$id`, `pattern`, `enum`, …).
+pub fn output_schema(o: &crate::manifest::OutputDef) -> Value {
+    ValueDef::output(o).schema()
 }
 
 /// Check a parameter's value, given as command-line text, against its
@@ -441,49 +530,13 @@ pub fn parameter_schema(p: &Parameter) -> Value {
 /// (`parameter "port" must be at least 1, got "0"`); a sensitive parameter's
 /// value is shown as [`crate::redact::MASK`].
 pub fn check_parameter_value(p: &Parameter, text: &str) -> Result<(), String> {
-    let shown_text = if p.sensitive {
-        crate::redact::MASK
-    } else {
-        text
-    };
-    let bad = |expected: &str| {
-        format!(
-            "parameter {:?} must be {expected}, got {shown_text:?}",
-            p.name
-        )
-    };
-    let value = typed_value(p.kind.as_deref(), text).map_err(bad)?;
-    let compiled = CompiledSchema::compile(&parameter_schema(p))
-        .map_err(|e| format!("parameter {:?} has an unusable definition: {e}", p.name))?;
-    let findings = compiled.findings(&value, false);
-    if findings.is_empty() {
-        return Ok(());
-    }
-    let (root, nested): (Vec<Finding>, Vec<Finding>) = findings
-        .into_iter()
-        .partition(|f| f.violation.path.is_empty());
-    let mut message = format!("parameter {:?}", p.name);
-    if !root.is_empty() {
-        let what: Vec<String> = root
-            .iter()
-            .map(|f| match (f.keyword.as_str(), &p.allowed) {
-                ("enum", Some(allowed)) => {
-                    let list: Vec<String> = allowed.iter().map(yaml_display).collect();
-                    format!("must be one of {}", list.join(", "))
-                }
-                _ => f.violation.message.clone(),
-            })
-            .collect();
-        message.push_str(&format!(" {}, got {shown_text:?}", what.join(" and ")));
-    }
-    for (i, f) in nested.iter().enumerate() {
-        let sep = if i == 0 && root.is_empty() { ":" } else { ";" };
-        message.push_str(&format!(
-            "{sep} {}: {}",
-            f.violation.path, f.violation.message
-        ));
-    }
-    Err(message)
+    ValueDef::parameter(p).check(text)
+}
+
+/// Check a bundle output's value (text, as a step produced it) against its
+/// definition, as [`check_parameter_value`] does for parameters.
+pub fn check_output_value(o: &crate::manifest::OutputDef, text: &str) -> Result<(), String> {
+    ValueDef::output(o).check(text)
 }
 
 /// The JSON value command-line text stands for, or what it should have been.

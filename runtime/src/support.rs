@@ -28,7 +28,7 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
     };
     if m.dependencies
         .as_ref()
-        .is_some_and(|d| !d.requires.is_empty())
+        .is_some_and(|d| !d.requires.is_empty() || d.provides.is_some())
     {
         refuse(
             "dependencies".into(),

@@ -1263,3 +1263,31 @@ echo "seen kube=$k settings=[$(cat conf/settings.ini 2>/dev/null)]"
         run.stderr()
     );
 }
+
+#[test]
+fn output_declarations_are_enforced_and_exec_outputs_can_be_sensitive() {
+    let sb = Sandbox::new();
+    let m = |value: &str| {
+        format!(
+            "schemaVersion: 1.0.0\nname: checked\nversion: 0.1.0\nmixins: [exec]\noutputs:\n  - name: port\n    type: integer\n    $id: https://example.com/port\n    minimum: 1024\n  - name: token\n    sensitive: false\ninstall:\n  - exec:\n      command: echo\n      arguments: [\"{value} tok-s3cret\"]\n      grants: {{commands: [echo]}}\n      outputs:\n        - name: port\n          regex: \"^(\\\\d+)\"\n        - name: token\n          regex: \"(tok-\\\\S+)\"\n          sensitive: true\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+        )
+    };
+    let good = sb.bundle("good", &m("8080"), &[]);
+    let run = sb.wasmix(&["install", good.to_str().unwrap()]);
+    run.expect_code(0).expect_stdout("port: 8080");
+    // The exec output marked sensitive is masked though the bundle output
+    // is not declared sensitive.
+    assert!(!run.stdout().contains("tok-s3cret"), "{}", run.stdout());
+    sb.wasmix(&["installation", "output", "show", "checked", "token"])
+        .expect_code(0)
+        .expect_stdout("tok-s3cret");
+    // A value breaking the declaration fails the action.
+    let bad = sb.bundle("bad", &m("80"), &[]);
+    let run = sb.wasmix(&["install", bad.to_str().unwrap(), "-i", "bad"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("output \"port\"") && run.stdout().contains("1024"),
+        "{}",
+        run.all()
+    );
+}

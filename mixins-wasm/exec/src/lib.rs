@@ -116,9 +116,16 @@ impl Mixin for Exec {
             std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
         })
         .map_err(Failure::msg)?;
+        // Porter's `sensitive: true` on an output: the host masks the value
+        // everywhere and stores it sealed.
+        let sensitive = |name: &str| step.outputs.iter().any(|o| o.name == name && o.sensitive);
         Ok(outputs
             .into_iter()
-            .map(|(name, value)| Output::text(name, value))
+            .map(|(name, value)| Output {
+                sensitive: sensitive(&name),
+                name,
+                value,
+            })
             .collect())
     }
 }

@@ -67,6 +67,9 @@ pub struct OutputSpec {
     pub regex: Option<String>,
     #[serde(default)]
     pub path: Option<String>,
+    /// Porter's `sensitive`: the value is a secret.
+    #[serde(default)]
+    pub sensitive: bool,
 }
 
 /// The JSON Schema of one exec step body. Porter's `exec.json` describes
@@ -97,7 +100,8 @@ pub const STEP_SCHEMA: &str = r##"{
         "name": {"type": "string"},
         "jsonPath": {"type": "string"},
         "regex": {"type": "string"},
-        "path": {"type": "string"}
+        "path": {"type": "string"},
+        "sensitive": {"type": "boolean", "description": "The value is a secret: masked everywhere and stored sealed"}
       },
       "additionalProperties": false,
       "required": ["name"],

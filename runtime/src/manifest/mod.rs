@@ -40,6 +40,7 @@ const KNOWN_KEYS: &[&str] = &[
     "custom",
     "required",
     "dockerfile",
+    "files",
 ];
 
 /// The manifest's file name inside a bundle directory.
@@ -253,6 +254,16 @@ impl Loader<'_> {
         let required =
             self.typed_or_default::<Vec<Value>>("required", take(&mut fields, "required"));
         let custom = take(&mut fields, "custom");
+        // Porter 1.3's file sources: files fetched into the bundle at build
+        // time. wasmix builds nothing, so they would never arrive.
+        if !take(&mut fields, "files").is_null() {
+            self.problem(
+                "files",
+                "file sources (`files:`) are not supported: wasmix has no build step that would \
+                 download them; put each file in the bundle directory instead"
+                    .to_string(),
+            );
+        }
 
         self.check_unique("parameters", parameters.iter().map(|p| p.name.as_str()));
         self.check_unique("credentials", credentials.iter().map(|p| p.name.as_str()));
@@ -271,6 +282,17 @@ impl Loader<'_> {
                     &format!("parameters[{i}]"),
                     format!("no destination path supplied for parameter {}", p.name),
                 );
+            }
+        }
+
+        for (i, o) in outputs.iter().enumerate() {
+            for key in o.schema.keys() {
+                if !PARAMETER_SCHEMA_KEYWORDS.contains(&key.as_str()) && key != "enum" {
+                    self.problem(
+                        &format!("outputs[{i}].{key}"),
+                        format!("unknown field `{key}` in output {:?}", o.name),
+                    );
+                }
             }
         }
 
@@ -696,7 +718,8 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// JSON Schema keywords a parameter may carry besides its own fields.
+/// JSON Schema keywords a parameter (or, with `enum`, an output) may carry
+/// besides its own fields.
 const PARAMETER_SCHEMA_KEYWORDS: &[&str] = &[
     "$comment",
     "$id",
@@ -723,4 +746,4 @@ const PARAMETER_SCHEMA_KEYWORDS: &[&str] = &[
 
 /// Manifest schema versions this loader understands.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[&str] =
-    &["1.0.0-alpha.1", "1.0.0", "1.0.1", "1.1.0", "1.2.0"];
+    &["1.0.0-alpha.1", "1.0.0", "1.0.1", "1.1.0", "1.2.0", "1.3.0"];

@@ -203,7 +203,6 @@ fn yes() -> bool {
 
 /// A bundle output.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OutputDef {
     /// Name; a step output of the same name fills it.
     pub name: String,
@@ -225,6 +224,10 @@ pub struct OutputDef {
     /// File path in Porter's invocation image.
     #[serde(default)]
     pub path: Option<String>,
+    /// Extra JSON schema keywords Porter allows (`$id`, `pattern`, `enum`,
+    /// …): checked by the loader, enforced on the value after the action.
+    #[serde(flatten)]
+    pub schema: BTreeMap<String, Value>,
 }
 
 /// Metadata for a custom action.
@@ -265,6 +268,10 @@ pub struct Dependencies {
     /// Required bundles.
     #[serde(default)]
     pub requires: Vec<Dependency>,
+    /// The interface this bundle provides to others (Porter's dependencies
+    /// v2, PEP003).
+    #[serde(default)]
+    pub provides: Option<Value>,
 }
 
 /// One dependency.
@@ -281,15 +288,21 @@ pub struct Dependency {
     /// Credentials passed to it.
     #[serde(default)]
     pub credentials: BTreeMap<String, Value>,
-    /// Outputs shared back.
+    /// Sharing mode and group (Porter's dependencies v2).
     #[serde(default)]
     pub sharing: Option<Value>,
+    /// Outputs wired from the dependency (Porter's dependencies v2).
+    #[serde(default)]
+    pub outputs: Option<Value>,
 }
 
 /// A dependency's bundle reference.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DependencyBundle {
+    /// Interface id this dependency satisfies (Porter's dependencies v2).
+    #[serde(default)]
+    pub id: Option<String>,
     /// OCI reference.
     pub reference: String,
     /// Version constraint.

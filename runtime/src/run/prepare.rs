@@ -95,6 +95,7 @@ impl Runtime {
             })
             .collect();
         problems.extend(check_parameters(manifest));
+        problems.extend(check_outputs(manifest));
         problems.extend(check_state(manifest));
         problems.extend(check_destinations(manifest, &plan, self.driver.name()));
         if !problems.is_empty() {
@@ -451,6 +452,33 @@ fn check_parameters(manifest: &Manifest) -> Vec<String> {
         }
         if let Some(default) = &p.default {
             if let Err(e) = schema::check_parameter_value(p, &yaml_text(default)) {
+                let path = format!("{path}.default");
+                problems.push(format!(
+                    "{}: {path}: the default does not satisfy the declaration: {e}",
+                    manifest.source.locate(&path)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Every output declaration: its JSON-Schema keywords must be ones the
+/// validator enforces, and its default must satisfy them.
+fn check_outputs(manifest: &Manifest) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, o) in manifest.outputs.iter().enumerate() {
+        let path = format!("outputs[{i}]");
+        if let Err(e) = schema::CompiledSchema::compile(&schema::output_schema(o)) {
+            problems.push(format!(
+                "{}: {path}: output {:?}: {e}",
+                manifest.source.locate(&path),
+                o.name
+            ));
+            continue;
+        }
+        if let Some(default) = &o.default {
+            if let Err(e) = schema::check_output_value(o, &yaml_text(default)) {
                 let path = format!("{path}.default");
                 problems.push(format!(
                     "{}: {path}: the default does not satisfy the declaration: {e}",

@@ -151,10 +151,16 @@ impl Runtime {
                         o.name
                     )),
             };
-            if let (Ok(outputs), Some(id)) = (&report.result, &step.id) {
+            if let Ok(outputs) = &report.result {
                 let mut grew = false;
                 for o in outputs {
-                    if secret_outputs.contains(&(id.clone(), o.name.clone())) {
+                    // Marked sensitive by the mixin (exec's `sensitive:`), or
+                    // taken by a later step as a credential.
+                    let as_credential = step
+                        .id
+                        .as_ref()
+                        .is_some_and(|id| secret_outputs.contains(&(id.clone(), o.name.clone())));
+                    if o.sensitive || as_credential {
                         redactor.add(o.value.clone());
                         grew = true;
                     }
@@ -212,15 +218,6 @@ impl Runtime {
             }
         }
 
-        // A failed action keeps the previous state; so does state that
-        // cannot be saved, which fails the run.
-        let mut state = Vec::new();
-        if error.is_none() {
-            match state_files.collect() {
-                Ok(s) => state = s,
-                Err(e) => error = Some(redactor.redact(&e.to_string())),
-            }
-        }
         // Porter's `outputs[].path`: read from the bundle directory once the
         // action is done; a file there wins over a step output of that name.
         if error.is_none() {
@@ -241,11 +238,33 @@ impl Runtime {
                 }
             }
         }
-        let outputs = if error.is_none() {
-            record::bundle_outputs(manifest, action, &produced)
-        } else {
-            Vec::new()
-        };
+        // Every bundle output must satisfy its declaration (type, `$id`,
+        // `pattern`, …), as CNAB runtimes check: one that does not fails
+        // the action.
+        let mut outputs = Vec::new();
+        if error.is_none() {
+            outputs = record::bundle_outputs(manifest, action, &produced);
+            let bad = outputs.iter().find_map(|o| {
+                let def = manifest.outputs.iter().find(|d| d.name == o.name)?;
+                crate::schema::check_output_value(def, &o.value).err()
+            });
+            if let Some(e) = bad {
+                error = Some(redactor.redact(&e));
+                outputs.clear();
+            }
+        }
+        // A failed action keeps the previous state; so does state that
+        // cannot be saved, which fails the run.
+        let mut state = Vec::new();
+        if error.is_none() {
+            match state_files.collect() {
+                Ok(s) => state = s,
+                Err(e) => {
+                    error = Some(redactor.redact(&e.to_string()));
+                    outputs.clear();
+                }
+            }
+        }
         let stored: Vec<(String, String, bool)> = outputs
             .iter()
             .map(|o| (o.name.clone(), o.value.clone(), o.sensitive))

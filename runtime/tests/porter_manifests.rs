@@ -193,6 +193,10 @@ fn mangled_manifests_never_panic() {
     let mut tried = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // `bundles/` holds whole bundles, linted by tests/tests/porter_manifests.rs.
+        if path.is_dir() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let bytes = text.as_bytes();
         let mut variants: Vec<String> = Vec::new();

@@ -181,3 +181,17 @@ mod tests {
         assert!(err.to_string().contains("exactly one"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_documents_never_panic(text in "\\PC{0,300}") {
+            let _ = super::InstallationDoc::parse("fuzz.yaml", &text);
+        }
+    }
+}

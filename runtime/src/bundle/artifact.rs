@@ -453,3 +453,22 @@ mod tests {
         assert!(err.to_string().contains("negative"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Arbitrary JSON-ish text: refused or parsed, never a panic; a
+        /// parsed manifest always respects the caps.
+        #[test]
+        fn arbitrary_manifests_never_panic(text in "\\PC{0,400}") {
+            if let Ok(m) = BundleManifest::parse("fuzz", text.as_bytes(), Caps::default()) {
+                prop_assert!(m.content.size as u64 <= Caps::default().content);
+            }
+        }
+    }
+}

@@ -197,3 +197,51 @@ mod tests {
         assert!(err.to_string().contains("more than"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid() -> Vec<u8> {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("a/b")).unwrap();
+        std::fs::write(src.path().join("a/b/c.txt"), "c".repeat(300)).unwrap();
+        std::fs::write(src.path().join("porter.yaml"), "name: x\n").unwrap();
+        super::super::pack::pack(src.path(), &Default::default())
+            .unwrap()
+            .bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes never panic and never write outside the target.
+        #[test]
+        fn arbitrary_bytes_are_refused_or_unpacked_inside(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let out = tempfile::tempdir().unwrap();
+            let _ = unpack("fuzz", &bytes, out.path());
+        }
+
+        /// A real bundle with bytes flipped: refused or unpacked, no panic,
+        /// everything written lands under the target directory.
+        #[test]
+        fn flipped_bundles_stay_inside(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut bytes = valid();
+            for (at, value) in flips {
+                let i = at % bytes.len();
+                bytes[i] ^= value | 1;
+            }
+            let parent = tempfile::tempdir().unwrap();
+            let out = parent.path().join("out");
+            std::fs::create_dir(&out).unwrap();
+            let _ = unpack("fuzz", &bytes, &out);
+            let outside: Vec<_> = std::fs::read_dir(parent.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name() != "out")
+                .collect();
+            prop_assert!(outside.is_empty());
+        }
+    }
+}

@@ -135,7 +135,12 @@ impl Opened {
         for (name, pin) in &f.config.mixins {
             let c = match pin {
                 MixinPin::Bundled { .. } => {
-                    let (path, digest) = files[name].clone();
+                    let (path, digest) = files.get(name).cloned().ok_or_else(|| {
+                        anyhow!(
+                            "bundle {}: mixin {name} is pinned but not carried",
+                            f.reference
+                        )
+                    })?;
                     PinnedComponent::File { path, digest }
                 }
                 MixinPin::Registry { reference, digest } => {

@@ -216,3 +216,23 @@ mod tests {
         assert!(parse("r.io/x:tagé").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever the text, no panic; and whatever this parser accepts,
+        /// the regex parser accepts with the same meaning (this one is
+        /// stricter, never looser).
+        #[test]
+        fn never_looser_than_the_regex_parser(text in "[a-zA-Z0-9._:/@-]{0,40}") {
+            if let Ok(ours) = super::parse(&text) {
+                let theirs: oci_client::Reference = text.parse().expect("accepted by ours");
+                prop_assert_eq!(ours.whole(), theirs.whole());
+            }
+        }
+    }
+}

@@ -622,3 +622,59 @@ fn two_processes_pulling_the_same_digest_agree() {
         0
     );
 }
+
+#[test]
+fn credentials_are_found_as_docker_and_podman_keep_them_and_logout_forgets_them() {
+    use base64::Engine as _;
+    let reg = RegistryServer::start(Some(("mixer", "s3cret-pass")));
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:0.1.0", reg.addr);
+    let auth = base64::engine::general_purpose::STANDARD.encode("mixer:s3cret-pass");
+    // Docker's key style: a scheme and a path, as `https://index.docker.io/v1/`.
+    let docker = sb.dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"http://{}/v1/": {{"auth": "{auth}"}}}}}}"#,
+            reg.addr
+        ),
+    )
+    .unwrap();
+    reg.push_mixin(&sb, exec_wasm(), &reference, true);
+
+    // Podman's auth.json, named by REGISTRY_AUTH_FILE, with no Docker config.
+    let podman = Sandbox::new();
+    let auth_file = podman.dir.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    w_env(
+        &podman,
+        &reg,
+        &["mixin", "pull", &reference],
+        &[("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap())],
+    )
+    .expect_code(0);
+
+    // Logout forgets them: the next pull (fresh cache) is refused.
+    w(&sb, &reg, &["registry", "logout", &reg.addr])
+        .expect_code(0)
+        .expect_stdout("removed");
+    let fresh = sb.dir.path().join("home2");
+    let run = w_env(
+        &sb,
+        &reg,
+        &["mixin", "pull", &reference],
+        &[("WASMIX_HOME", fresh.to_str().unwrap())],
+    );
+    run.expect_code(3);
+    assert!(
+        run.stderr().contains("authentication failed"),
+        "{}",
+        run.all()
+    );
+    w(&sb, &reg, &["registry", "logout", &reg.addr]).expect_code(2);
+}

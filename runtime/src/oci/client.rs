@@ -9,7 +9,6 @@
 
 use super::transport::Found;
 use super::{sha256_digest, Artifact, Cache, OciError, WasmManifest, MANIFEST_MEDIA_TYPE};
-use base64::Engine as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -32,8 +31,10 @@ pub struct RegistryConfig {
     pub timeout: Duration,
     /// Attempts after the first for transient failures.
     pub retries: u32,
-    /// Docker's `config.json` for credentials.
+    /// Docker's `config.json`: where `registry login` writes.
     pub docker_config: Option<PathBuf>,
+    /// Where credentials are read, in order (see [`super::credentials`]).
+    pub auth_files: Vec<PathBuf>,
     /// Show transfer progress on stderr (for a terminal).
     pub progress: bool,
 }
@@ -52,6 +53,7 @@ impl Default for RegistryConfig {
             timeout: Duration::from_secs(30),
             retries: 3,
             docker_config,
+            auth_files: super::credentials::default_files(),
             progress: false,
         }
     }
@@ -119,46 +121,10 @@ impl Registry {
         &self.config
     }
 
-    /// Credentials for `registry` from Docker's config: `auths` entries, a
-    /// per-registry `credHelpers` helper, or the `credsStore` helper.
+    /// Credentials for `registry` as Docker and Podman find them (see
+    /// [`super::credentials`]).
     pub fn auth_for(&self, registry: &str) -> Result<RegistryAuth, OciError> {
-        let Some(path) = &self.config.docker_config else {
-            return Ok(RegistryAuth::Anonymous);
-        };
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Ok(RegistryAuth::Anonymous);
-        };
-        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| OciError::Auth {
-            registry: registry.into(),
-            reason: format!("{} is not valid JSON: {e}", path.display()),
-        })?;
-        if let Some(auth) = doc["auths"][registry]["auth"].as_str() {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| {
-                    s.split_once(':')
-                        .map(|(u, p)| (u.to_string(), p.to_string()))
-                });
-            return match decoded {
-                Some((u, p)) => Ok(RegistryAuth::Basic(u, p)),
-                None => Err(OciError::Auth {
-                    registry: registry.into(),
-                    reason: format!(
-                        "the auth entry in {} is not base64 user:password",
-                        path.display()
-                    ),
-                }),
-            };
-        }
-        let helper = doc["credHelpers"][registry]
-            .as_str()
-            .or_else(|| doc["credsStore"].as_str());
-        match helper {
-            Some(h) => credential_helper(h, registry),
-            None => Ok(RegistryAuth::Anonymous),
-        }
+        super::credentials::lookup(&self.config.auth_files, registry)
     }
 
     fn retry<T>(
@@ -640,81 +606,4 @@ fn map_error(registry: &str, what: &str, e: OciDistributionError) -> OciError {
         registry: registry.into(),
         reason,
     }
-}
-
-fn credential_helper(helper: &str, registry: &str) -> Result<RegistryAuth, OciError> {
-    use std::io::Write;
-    let program = format!("docker-credential-{helper}");
-    let fail = |reason: String| OciError::Auth {
-        registry: registry.into(),
-        reason,
-    };
-    let mut child = std::process::Command::new(&program)
-        .arg("get")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("credential helper {program}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(registry.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("credential helper {program}: {e}")))?;
-    if !out.status.success() {
-        // Helpers say "credentials not found" for registries they do not know.
-        return Ok(RegistryAuth::Anonymous);
-    }
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        fail(format!(
-            "credential helper {program} printed invalid JSON: {e}"
-        ))
-    })?;
-    match (doc["Username"].as_str(), doc["Secret"].as_str()) {
-        (Some("<token>"), Some(token)) => Ok(RegistryAuth::Bearer(token.into())),
-        (Some(u), Some(s)) => Ok(RegistryAuth::Basic(u.into(), s.into())),
-        _ => Err(fail(format!(
-            "credential helper {program} gave no Username/Secret"
-        ))),
-    }
-}
-
-/// Store `user`/`password` for `registry` in Docker's `config.json`, keeping
-/// every other entry.
-pub fn save_login(
-    config_path: &std::path::Path,
-    registry: &str,
-    user: &str,
-    password: &str,
-) -> Result<(), OciError> {
-    let io = |source| OciError::Io {
-        path: config_path.display().to_string(),
-        source,
-    };
-    let mut doc: serde_json::Value = match std::fs::read_to_string(config_path) {
-        Ok(t) => serde_json::from_str(&t)
-            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?,
-        Err(_) => serde_json::json!({}),
-    };
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    if !doc["auths"].is_object() {
-        doc["auths"] = serde_json::json!({});
-    }
-    doc["auths"][registry] = serde_json::json!({ "auth": token });
-    if let Some(dir) = config_path.parent() {
-        crate::fsutil::private_dir(dir).map_err(io)?;
-    }
-    crate::fsutil::write_atomic(
-        config_path,
-        serde_json::to_string_pretty(&doc).expect("JSON").as_bytes(),
-    )
-    .map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(config_path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
-    }
-    Ok(())
 }

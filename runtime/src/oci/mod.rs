@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod cache;
 pub mod client;
+pub mod credentials;
 pub mod layout;
 pub mod reference;
 pub mod source;

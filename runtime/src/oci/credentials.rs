@@ -307,7 +307,7 @@ mod tests {
         // Store keeps other entries; erase removes only the one.
         store(&docker, "q.io", "me", "secret").unwrap();
         assert!(
-            matches!(lookup(&[docker.clone()], "q.io").unwrap(), RegistryAuth::Basic(u, _) if u == "me")
+            matches!(lookup(std::slice::from_ref(&docker), "q.io").unwrap(), RegistryAuth::Basic(u, _) if u == "me")
         );
         assert!(erase(&docker, "q.io").unwrap());
         assert!(!erase(&docker, "q.io").unwrap());

@@ -678,3 +678,47 @@ fn credentials_are_found_as_docker_and_podman_keep_them_and_logout_forgets_them(
     );
     w(&sb, &reg, &["registry", "logout", &reg.addr]).expect_code(2);
 }
+
+#[test]
+fn push_takes_orases_argument_order_and_pull_writes_the_component() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:oras-order", reg.addr);
+    let typed = format!("{}:application/wasm", exec_wasm());
+    let key = reg.trust().key;
+    w(
+        &sb,
+        &reg,
+        &[
+            "mixin",
+            "push",
+            &reference,
+            &typed,
+            "--sign",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    // Another media type is refused, not pushed as something else.
+    let wrong = format!("{}:application/octet-stream", exec_wasm());
+    let run = w(&sb, &reg, &["mixin", "push", &reference, &wrong]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("application/wasm"),
+        "{}",
+        run.stderr()
+    );
+    let out = sb.dir.path().join("pulled.wasm");
+    let fresh = Sandbox::new();
+    w(
+        &fresh,
+        &reg,
+        &["mixin", "pull", &reference, "-O", out.to_str().unwrap()],
+    )
+    .expect_code(0);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(exec_wasm()).unwrap()
+    );
+}

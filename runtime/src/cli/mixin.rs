@@ -41,6 +41,9 @@ pub enum MixinCommand {
     Pull {
         /// Reference (tag or digest)
         reference: String,
+        /// Also write the component to this file (checked against its digest first)
+        #[arg(long, short = 'O', value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// List cached artifacts
     List,
@@ -117,6 +120,34 @@ fn cached_or_pulled(oci: &OciSource, reference: &str) -> Result<String, Failure>
     })
 }
 
+/// `mixin push FILE REF`, or ORAS's order `REF FILE[:application/wasm]`:
+/// whichever argument is an existing file is the component. A media type
+/// other than `application/wasm` after the file is refused.
+fn oras_order(file: &std::path::Path, reference: &str) -> Result<(PathBuf, String), Failure> {
+    if file.is_file() {
+        return Ok((file.to_path_buf(), reference.to_string()));
+    }
+    let (path, media) = match reference.rsplit_once(':') {
+        Some((p, m)) if !std::path::Path::new(reference).is_file() && m.contains('/') => {
+            (p, Some(m))
+        }
+        _ => (reference, None),
+    };
+    if !std::path::Path::new(path).is_file() {
+        return Err(bad_input(anyhow!(
+            "{}: no such component file (usage: wasmix mixin push FILE REGISTRY/REPO:TAG)",
+            file.display()
+        )));
+    }
+    if let Some(m) = media.filter(|m| *m != wasmix::oci::LAYER_MEDIA_TYPE) {
+        return Err(bad_input(anyhow!(
+            "{path}: a mixin is pushed as {}, not {m}",
+            wasmix::oci::LAYER_MEDIA_TYPE
+        )));
+    }
+    Ok((PathBuf::from(path), file.display().to_string()))
+}
+
 /// Run a `mixin` subcommand.
 pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     let oci = oci_source(cli)?;
@@ -135,6 +166,8 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
             key,
             annotations,
         } => {
+            let (file, reference) = oras_order(file, reference)?;
+            let (file, reference) = (&file, &reference);
             // The key is opened (and its password read) before anything is
             // pushed, so a wrong password leaves nothing unsigned behind.
             let signer = match (sign, key) {
@@ -164,10 +197,16 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 );
             }
         }
-        MixinCommand::Pull { reference } => {
+        MixinCommand::Pull { reference, out } => {
             let parsed = parse_reference(reference)?;
             let pulled = need_registry(&oci, reference)?.pull(&parsed, &oci.cache, &oci.policy)?;
             let (digest, m) = (&pulled.digest, &pulled.manifest);
+            if let Some(file) = out {
+                // read_blob hashes the bytes against the layer digest.
+                let wasm = oci.cache.read_blob(&m.layer.digest)?;
+                wasmix::fsutil::write_atomic(file, &wasm)
+                    .map_err(|e| anyhow!("writing {}: {e}", file.display()))?;
+            }
             if json {
                 println!(
                     "{}",

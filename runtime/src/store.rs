@@ -266,6 +266,14 @@ pub fn now() -> i64 {
 }
 
 impl Store {
+    /// The directory the store lives in (wasmix's home).
+    pub fn dir(&self) -> std::path::PathBuf {
+        Path::new(&self.path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();

@@ -1291,3 +1291,76 @@ fn output_declarations_are_enforced_and_exec_outputs_can_be_sensitive() {
         run.all()
     );
 }
+
+#[test]
+fn one_action_per_installation_and_a_killed_one_leaves_it_usable() {
+    let sb = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: slow\nversion: 0.1.0\nmixins: [exec]\nstate:\n  - name: tf\n    path: tf/terraform.tfstate\ninstall:\n  - exec:\n      command: ./work.sh\n      grants: {commands: [./work.sh], state: [tf]}\nupgrade:\n  - exec:\n      command: ./work.sh\n      grants: {commands: [./work.sh], state: [tf]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
+    let b = sb.bundle(
+        "slow",
+        m,
+        &[(
+            "work.sh",
+            "#!/bin/sh\necho started > tf/terraform.tfstate\nif [ -f slow ]; then sleep 30; fi\necho done\n",
+        )],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("work.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    std::fs::write(b.join("slow"), "").unwrap();
+    let mut first = std::process::Command::new(wasmix_e2e::wasmix_bin())
+        .args(["install", b.to_str().unwrap()])
+        .env("WASMIX_HOME", sb.home())
+        .env("WASMIX_MIXIN_PATH", wasmix_e2e::mixin_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until its step runs (it has written the state file).
+    let state = b.join("tf/terraform.tfstate");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !state.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first install never started its step"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A second action on the same installation is refused, naming the first.
+    let second = sb.wasmix(&["install", b.to_str().unwrap()]);
+    second.expect_code(3);
+    assert!(
+        second.stderr().contains("is busy") && second.stderr().contains("install is running it"),
+        "{}",
+        second.all()
+    );
+    // SIGKILL: no clean-up runs in the killed process.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(state.exists(), "the killed run left its state file");
+    // The next action records the killed run, removes what it left, runs.
+    std::fs::remove_file(b.join("slow")).unwrap();
+    sb.wasmix(&["install", b.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("done");
+    let runs = sb.wasmix(&["installation", "runs", "slow", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&runs.stdout()).unwrap();
+    let runs = doc.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0]["status"], "succeeded");
+    assert!(
+        runs[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("killed during install"),
+        "{runs:?}"
+    );
+    assert!(
+        !state.exists(),
+        "the state file left the bundle directory again"
+    );
+    sb.wasmix(&["upgrade", b.to_str().unwrap()]).expect_code(0);
+}

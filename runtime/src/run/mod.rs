@@ -11,6 +11,7 @@
 //! - [`record`]: bundle outputs and the run as the state store keeps it.
 
 pub mod destinations;
+pub mod guard;
 pub mod inputs;
 pub mod prepare;
 pub mod record;
@@ -110,6 +111,14 @@ pub enum RunError {
         /// The action that did not run.
         action: String,
     },
+    /// Another action is running on this installation.
+    #[error("installation {installation:?} is busy: {holder}; wait for it to finish")]
+    Busy {
+        /// Installation.
+        installation: String,
+        /// Who holds it.
+        holder: String,
+    },
 }
 
 impl RunError {
@@ -128,6 +137,7 @@ impl RunError {
             RunError::NotFound(_)
             | RunError::Sandbox(_)
             | RunError::Store(_)
+            | RunError::Busy { .. }
             | RunError::State(_) => ExitClass::Environment,
             RunError::Interrupted { .. } => ExitClass::Interrupted,
         }

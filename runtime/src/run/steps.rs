@@ -58,6 +58,35 @@ impl Runtime {
         if interrupt::requested() {
             return Err(not_started());
         }
+        // One action per installation at a time; a killed one is recorded
+        // and what it left in the bundle directory removed.
+        let (mut guard, left) =
+            super::guard::Guard::acquire(&store.dir().join("running"), installation)?;
+        if let Some(killed) = left {
+            recover(store, installation, &killed)?;
+        }
+        let origin = prepared.origin.clone().unwrap_or_else(|| {
+            manifest
+                .file
+                .canonicalize()
+                .unwrap_or_else(|_| manifest.file.clone())
+                .display()
+                .to_string()
+        });
+        guard
+            .mark(&super::guard::Marker {
+                pid: std::process::id(),
+                action: action.to_string(),
+                started: store::now(),
+                bundle: manifest.name.clone(),
+                version: manifest.version.clone(),
+                manifest: origin.clone(),
+                files: leavable_files(manifest, prepared, self.driver.name()),
+            })
+            .map_err(|e| RunError::Busy {
+                installation: installation.to_string(),
+                holder: format!("cannot record the running action: {e}"),
+            })?;
         check_installation(store, manifest, action, installation, inputs.force)?;
         let previous = Previous {
             outputs: store
@@ -274,14 +303,7 @@ impl Runtime {
             bundle: &manifest.name,
             version: &manifest.version,
             // Absolute, so `wasmix uninstall -i NAME` finds it from anywhere.
-            manifest: &prepared.origin.clone().unwrap_or_else(|| {
-                manifest
-                    .file
-                    .canonicalize()
-                    .unwrap_or_else(|_| manifest.file.clone())
-                    .display()
-                    .to_string()
-            }),
+            manifest: &origin,
             action,
             error: error.as_deref(),
             parameters: &record::public_parameters(manifest, &params),
@@ -290,8 +312,10 @@ impl Runtime {
             state: &state,
             started,
         })?;
-        // Only once the state is recorded does it leave the bundle directory.
+        // Only once the state is recorded does it leave the bundle directory;
+        // then the installation is free again.
         drop(state_files);
+        drop(guard);
         Ok(Outcome {
             run_id,
             installation: installation.to_string(),
@@ -363,6 +387,70 @@ impl Runtime {
             },
         )
     }
+}
+
+/// Files an action may leave in the bundle directory if it is killed:
+/// its state files, and (host driver) its steps' file destinations.
+fn leavable_files(
+    manifest: &Manifest,
+    prepared: &Prepared,
+    driver: &str,
+) -> Vec<std::path::PathBuf> {
+    use crate::grant::state::relative_path;
+    let bundle = manifest
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.dir.clone());
+    let mut files: Vec<std::path::PathBuf> = manifest
+        .state
+        .iter()
+        .filter_map(|v| relative_path(&v.path))
+        .map(|rel| bundle.join(rel))
+        .collect();
+    if driver == "host" {
+        for s in &prepared.plan.steps {
+            for target in s.grant.destinations.keys() {
+                if let Some(rel) = crate::grant::destinations::in_bundle(target) {
+                    files.push(bundle.join(rel));
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Record the run a killed process left, and remove the files it may have
+/// left (wasmix wrote them: it never writes over an existing file).
+fn recover(
+    store: &mut Store,
+    installation: &str,
+    killed: &super::guard::Marker,
+) -> Result<(), RunError> {
+    for f in &killed.files {
+        if std::fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_file()) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    let error = format!(
+        "killed during {} (process {}, started {}); nothing of it was kept",
+        killed.action,
+        killed.pid,
+        store::rfc3339(killed.started)
+    );
+    store.record(&RunRecord {
+        installation,
+        bundle: &killed.bundle,
+        version: &killed.version,
+        manifest: &killed.manifest,
+        action: &killed.action,
+        error: Some(&error),
+        parameters: "{}",
+        steps: &[],
+        outputs: &[],
+        state: &[],
+        started: killed.started,
+    })?;
+    Ok(())
 }
 
 /// The values of the credentials `planned` is granted: declared ones from

@@ -461,6 +461,9 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
             if n == 0 {
                 return Err(bad_input(anyhow!("no cached bundle is {reference}")));
             }
+            if json {
+                return print_json(&serde_json::json!({"removed": n})).map(|()| 0);
+            }
             println!("removed {n} cached bundle(s); `wasmix cache prune` frees their space");
             Ok(0)
         }

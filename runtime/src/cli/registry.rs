@@ -72,7 +72,11 @@ pub fn run(cli: &Cli, c: &RegistryCommand) -> Result<u8, Failure> {
                     path.display()
                 )));
             }
-            println!("removed the credentials for {host}");
+            if cli.output == super::Format::Json {
+                println!("{}", serde_json::json!({"registry": host, "removed": true}));
+            } else {
+                println!("removed the credentials for {host}");
+            }
         }
     }
     Ok(0)

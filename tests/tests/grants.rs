@@ -667,3 +667,38 @@ fn a_secret_cut_by_the_output_cap_is_still_masked() {
     assert!(!r["a0"].contains(&secret[..5]), "{r:?}");
     assert!(r["a0"].contains("SECRET=*"), "{r:?}");
 }
+
+#[test]
+fn a_bound_credential_handle_is_refused_to_other_programs() {
+    let secret = "hunter2-very-secret";
+    let creds = "credentials:\n  - name: token\n";
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "bound",
+        &single_step(
+            creds,
+            "{credentials: [{name: token, to: [env]}], commands: [printenv, env]}",
+            &[
+                "{kind: run-with-secret, program: printenv, name: token}",
+                "{kind: run-with-secret, program: env, name: token}",
+            ],
+        ),
+        &[],
+    );
+    let (run, _) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
+    run.expect_code(0);
+    let r = results(&sb);
+    // Another granted program: refused, naming the binding.
+    assert!(
+        starts(&r["a0"], "denied:") && r["a0"].contains("bound to env"),
+        "{r:?}"
+    );
+    // The bound program: passed (and masked coming back, use-only).
+    assert!(r["a1"].contains("SECRET=*******"), "{r:?}");
+    assert!(!run.all().contains(secret), "{}", run.all());
+}

@@ -1364,3 +1364,73 @@ fn one_action_per_installation_and_a_killed_one_leaves_it_usable() {
     );
     sb.wasmix(&["upgrade", b.to_str().unwrap()]).expect_code(0);
 }
+
+#[test]
+fn a_credential_bound_to_a_program_reaches_that_program_only() {
+    let sb = Sandbox::new();
+    let m = |program: &str| {
+        format!(
+            "schemaVersion: 1.0.0\nname: bound\nversion: 0.1.0\nmixins: [exec]\ncredentials:\n  - name: token\n    env: TOKEN\ninstall:\n  - exec:\n      command: {program}\n      grants:\n        commands: [./tool.sh, printenv]\n        credentials: [{{name: token, to: [./tool.sh]}}]\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+        )
+    };
+    let tool = "#!/bin/sh\necho \"tool sees ${#TOKEN}\"\n";
+    let run_with = |name: &str, program: &str| {
+        let b = sb.bundle(name, &m(program), &[("tool.sh", tool)]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(b.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        sb.wasmix_env(
+            &[
+                "install",
+                b.to_str().unwrap(),
+                "-i",
+                name,
+                "--cred",
+                "token=env:BOUND_TOKEN",
+            ],
+            &[("BOUND_TOKEN", "bound-s3cret")],
+        )
+    };
+    // The bound program gets it through its env: destination.
+    run_with("good", "./tool.sh")
+        .expect_code(0)
+        .expect_stdout("tool sees 12");
+    // Another granted program of the same step does not.
+    let run = run_with("other", "printenv");
+    run.expect_code(0);
+    assert!(
+        !run.stdout().contains("TOKEN") && !run.all().contains("bound-s3cret"),
+        "{}",
+        run.all()
+    );
+    // A template that renders a bound credential would hand the mixin its
+    // bytes: refused before anything runs.
+    let templated = m("printenv").replace(
+        "      grants:\n",
+        "      envs:\n        T: ${ bundle.credentials.token }\n      grants:\n",
+    );
+    let b = sb.bundle("templated", &templated, &[("tool.sh", tool)]);
+    let run = sb.wasmix_env(
+        &[
+            "install",
+            b.to_str().unwrap(),
+            "--cred",
+            "token=env:BOUND_TOKEN",
+        ],
+        &[("BOUND_TOKEN", "bound-s3cret")],
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("a binding would not hold"),
+        "{}",
+        run.all()
+    );
+    // explain shows the binding.
+    let b = sb.dir.path().join("good");
+    sb.wasmix(&["explain", b.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("token bound to ./tool.sh");
+}

@@ -67,11 +67,62 @@ pub(super) fn add(
                             None => grant(b, &d.name, access, ".credentials")?,
                             Some(from) => derive(b, &d.name, from, access)?,
                         }
+                        if !d.to.is_empty() {
+                            bind(b, &d.name, &d.to)?;
+                        }
                     }
                 }
             }
             Ok(())
         }
+    }
+}
+
+/// Bind credential `name` to `programs`: the sandbox passes it (by handle
+/// or by its `env:` destination) to those only. A credential the step may
+/// read, or one with a `path:` destination (a file every command of the
+/// step can open), cannot be bound: the binding would promise what it
+/// cannot keep.
+fn bind(b: &mut GrantBuilder<'_>, name: &str, programs: &[String]) -> Result<(), GrantError> {
+    if b.manifest
+        .credentials
+        .iter()
+        .any(|c| c.name == name && c.path.is_some())
+    {
+        return Err(b.error(
+            ".credentials",
+            format!("credential {name:?} has a `path:` destination, a file every command of the step can read; it cannot be bound with `to:`"),
+        ));
+    }
+    let set = b.grant.bound.entry(name.to_string()).or_default();
+    set.extend(programs.iter().cloned());
+    let list = set.iter().cloned().collect::<Vec<_>>().join(", ");
+    b.note(
+        CapabilityKind::Credential,
+        format!("{name} bound to {list}"),
+    );
+    Ok(())
+}
+
+/// Once every grant of the step is known: a bound credential the mixin
+/// may read (`read: true`, or a template of the step renders it) would not
+/// stay bound, so it is refused.
+pub(super) fn check_bindings(b: &mut GrantBuilder<'_>) -> Result<(), GrantError> {
+    let readable: Vec<String> = b
+        .grant
+        .bound
+        .keys()
+        .filter(|n| b.grant.credentials.get(*n) == Some(&CredentialAccess::Read))
+        .cloned()
+        .collect();
+    match readable.first() {
+        None => Ok(()),
+        Some(name) => Err(b.error(
+            ".credentials",
+            format!(
+                "credential {name:?} is bound with `to:` but the mixin can read it (`read: true`, or a template of the step renders it); a binding would not hold: pass it by its `env:` destination instead of a template, or drop `to:`"
+            ),
+        )),
     }
 }
 

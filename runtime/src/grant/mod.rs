@@ -143,6 +143,9 @@ pub struct Grant {
     /// variable → credential. Commands and containers the step starts see
     /// them (the mixin itself reads a credential only with `read: true`).
     pub credential_env: BTreeMap<String, String>,
+    /// Credentials bound to programs (`{name, to: [helm]}`): credential →
+    /// the only programs it may reach.
+    pub bound: BTreeMap<String, BTreeSet<String>>,
     /// Granted credentials and parameters the manifest gives a `path:`:
     /// absolute target path → what is placed there, read-only, for the
     /// commands and containers the step starts.
@@ -279,6 +282,7 @@ impl Grant {
             }
         }
         credentials::add_referenced(&mut b, &referenced, &step.path)?;
+        credentials::check_bindings(&mut b)?;
         Ok(b.grant)
     }
 

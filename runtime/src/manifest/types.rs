@@ -523,7 +523,7 @@ impl TryFrom<Value> for CredentialGrantItem {
                 .map(CredentialGrantItem::Detailed)
                 .map_err(|e| e.to_string()),
             other => Err(format!(
-                "a credential grant is a name or {{name, read, from}}, found {}",
+                "a credential grant is a name or {{name, read, from, to}}, found {}",
                 super::kind_of(&other)
             )),
         }
@@ -544,6 +544,10 @@ pub struct CredentialGrantDetail {
     /// value comes from: it travels as a handle and is masked everywhere.
     #[serde(default)]
     pub from: Option<String>,
+    /// The only programs the credential may reach (by handle or its `env:`
+    /// destination); empty: any program the step is granted.
+    #[serde(default)]
+    pub to: Vec<String>,
 }
 
 /// One file or directory grant.

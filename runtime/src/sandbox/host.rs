@@ -220,6 +220,15 @@ impl StepState {
                         .map_err(|e| e.to_string())?
                         .name
                         .clone();
+                    if let Some(to) = a.grant.bound.get(&name) {
+                        if !to.contains(&command.program) {
+                            return Err(format!(
+                                "credential {name:?} is bound to {} (`to:` in its grant); it is not passed to {:?}",
+                                to.iter().cloned().collect::<Vec<_>>().join(", "),
+                                command.program
+                            ));
+                        }
+                    }
                     let value = a.secrets.get(&name).cloned().unwrap_or_default();
                     EnvValue::Secret { name, value }
                 }
@@ -232,6 +241,15 @@ impl StepState {
         let set_by_mixin: std::collections::BTreeSet<String> =
             env.iter().map(|(k, _)| k.clone()).collect();
         for (var, name) in &a.grant.credential_env {
+            // A bound credential's destination reaches its programs only.
+            let bound_elsewhere = a
+                .grant
+                .bound
+                .get(name)
+                .is_some_and(|to| !to.contains(&command.program));
+            if bound_elsewhere {
+                continue;
+            }
             if let (false, Some(value)) = (set_by_mixin.contains(var), a.secrets.get(name)) {
                 env.push((
                     var.clone(),

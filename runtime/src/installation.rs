@@ -187,7 +187,6 @@ mod fuzz {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_documents_never_panic(text in "\\PC{0,300}") {

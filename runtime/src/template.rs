@@ -217,3 +217,38 @@ mod tests {
         assert_eq!(render(&v, Delimiters::Dollar, &lookup, "p").unwrap(), v);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+
+        /// Any text, either delimiters: rendered or refused, never a panic;
+        /// text without an opening delimiter comes back unchanged; and a
+        /// variable's value is never scanned for templates again.
+        #[test]
+        fn rendering_never_panics_and_values_are_not_rescanned(
+            text in "[a-z ${}.\\-]{0,60}",
+            mustache in any::<bool>(),
+        ) {
+            let delims = if mustache { Delimiters::Mustache } else { Delimiters::Dollar };
+            let lookup = |_: &str| Ok::<_, String>("${ bundle.parameters.x }".to_string());
+            // One template: its value comes back as is, never rendered again.
+            let one = format!("{}bundle.parameters.a{}", delims.open(), delims.close());
+            prop_assert_eq!(
+                render_str(&one, delims, &lookup, "p").unwrap(),
+                "${ bundle.parameters.x }"
+            );
+            match render_str(&text, delims, &lookup, "p") {
+                Ok(out) => {
+                    if !text.contains(delims.open()) {
+                        prop_assert_eq!(&out, &text);
+                    }
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}

@@ -236,3 +236,34 @@ mod tests {
         assert!(signature_tag("sha256:short").is_none());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+
+        /// Arbitrary bytes as a signature manifest: parsed within its caps
+        /// or refused, never a panic.
+        #[test]
+        fn arbitrary_signature_manifests_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            if let Ok(layers) = super::parse_manifest("fuzz", &bytes) {
+                prop_assert!(layers.len() <= super::MAX_LAYERS);
+            }
+        }
+
+        /// Arbitrary simple-signing payloads: parsed or refused.
+        #[test]
+        fn arbitrary_payloads_never_panic(text in "\\PC{0,300}") {
+            let _ = crate::payload::SimpleSigning::parse(text.as_bytes());
+        }
+
+        /// Arbitrary trust policies: loaded or refused with a message.
+        #[test]
+        fn arbitrary_policies_never_panic(text in "\\PC{0,300}") {
+            if let Err(e) = crate::TrustPolicy::parse("fuzz.yaml", &text, std::path::Path::new("/nonexistent")) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}

@@ -460,7 +460,6 @@ mod fuzz {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         /// Arbitrary JSON-ish text: refused or parsed, never a panic; a
         /// parsed manifest always respects the caps.

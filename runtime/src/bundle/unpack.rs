@@ -214,7 +214,6 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
         /// Arbitrary bytes never panic and never write outside the target.
         #[test]

@@ -316,3 +316,25 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+
+        /// Whatever a config file holds, looking a registry up in it is an
+        /// answer or a clear error, never a panic.
+        #[test]
+        fn arbitrary_config_files_never_panic(text in "\\PC{0,200}", key in "[a-z.:/0-9]{1,20}") {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("config.json");
+            std::fs::write(&file, &text).unwrap();
+            let _ = lookup(std::slice::from_ref(&file), &key);
+            let doc = format!(r#"{{"auths": {{"{key}": {text:?}}}}}"#);
+            std::fs::write(&file, doc).unwrap();
+            let _ = lookup(std::slice::from_ref(&file), &key);
+        }
+    }
+}

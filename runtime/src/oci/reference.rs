@@ -222,7 +222,6 @@ mod fuzz {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
         /// Whatever the text, no panic; and whatever this parser accepts,
         /// the regex parser accepts with the same meaning (this one is

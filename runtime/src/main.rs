@@ -8,12 +8,26 @@ use clap::Parser;
 use std::process::ExitCode;
 use wasmix::redact::sanitize;
 
+/// The error and its causes, each cause added only when the message so far
+/// does not already say it (many errors quote their cause).
+fn message(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::dispatch(&args) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("error: {}", sanitize(&format!("{:#}", f.error)));
+            eprintln!("error: {}", sanitize(&message(&f.error)));
             ExitCode::from(f.class.code())
         }
     }

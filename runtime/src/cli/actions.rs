@@ -202,6 +202,13 @@ fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<Strin
         if let Some(i) = open_store(cli)?.installation(name)? {
             return Ok(Some(i.manifest));
         }
+        // No such installation and no bundle named: the current directory
+        // is a guess worth making only when it holds a bundle.
+        if !std::path::Path::new(wasmix::manifest::MANIFEST_FILE).is_file() {
+            return Err(bad_input(anyhow!(
+                "no installation named {name:?} (see `wasmix installation list`), and no bundle named: give the bundle directory or reference"
+            )));
+        }
     }
     Ok(None)
 }

@@ -78,12 +78,16 @@ pub struct VerifyArgs {
 /// else `HOME/trust.yaml`, else the built-in default that refuses every
 /// registry mixin.
 pub fn policy(cli: &Cli) -> Result<TrustPolicy, Failure> {
-    let loaded = match &cli.trust_policy {
+    match &cli.trust_policy {
         // Named explicitly: it must exist.
-        Some(path) => TrustPolicy::load(path),
-        None => TrustPolicy::load_or_default(&home(cli)?.join("trust.yaml")),
-    };
-    loaded.map_err(|e| bad_input(e.into()))
+        Some(path) => TrustPolicy::load(path).map_err(|e| {
+            bad_input(anyhow!(
+                "{e} (the trust policy named by --trust-policy or WASMIX_TRUST_POLICY)"
+            ))
+        }),
+        None => TrustPolicy::load_or_default(&home(cli)?.join("trust.yaml"))
+            .map_err(|e| bad_input(e.into())),
+    }
 }
 
 fn password(confirm: bool) -> Result<zeroize::Zeroizing<String>, Failure> {

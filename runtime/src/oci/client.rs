@@ -583,6 +583,10 @@ fn transient(e: &OciDistributionError) -> bool {
 }
 
 fn map_error(registry: &str, what: &str, e: OciDistributionError) -> OciError {
+    if matches!(&e, OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() || r.is_request())
+    {
+        return super::transport::unreachable_or_auth(registry, e);
+    }
     let text = e.to_string();
     let auth = matches!(
         e,

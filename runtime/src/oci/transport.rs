@@ -15,6 +15,29 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// An error from asking for authorization: a registry that cannot be
+/// reached is said so (not "authentication failed").
+pub(crate) fn unreachable_or_auth(
+    registry: &str,
+    e: oci_client::errors::OciDistributionError,
+) -> OciError {
+    use oci_client::errors::OciDistributionError as E;
+    match &e {
+        E::RequestError(r) if r.is_connect() || r.is_timeout() || r.is_request() => {
+            OciError::Registry {
+                registry: registry.to_string(),
+                reason: format!(
+                    "cannot reach it ({e}); check the address, and for a registry served over plain HTTP add --insecure-registry {registry}"
+                ),
+            }
+        }
+        _ => OciError::Auth {
+            registry: registry.to_string(),
+            reason: e.to_string(),
+        },
+    }
+}
+
 /// What a GET found.
 pub(crate) enum Found {
     /// The body was read (into the sink).
@@ -83,10 +106,7 @@ impl Transport {
         let token = client
             .auth(reference, auth, oci_client::RegistryOperation::Pull)
             .await
-            .map_err(|e| OciError::Auth {
-                registry: registry.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| unreachable_or_auth(&registry, e))?;
         let header = match (token, auth) {
             (Some(t), _) => Some(format!("Bearer {t}")),
             (None, RegistryAuth::Basic(u, p)) => Some(format!(

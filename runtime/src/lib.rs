@@ -31,6 +31,7 @@ mod version_tests {
 }
 
 pub mod bundle;
+pub mod config;
 pub mod driver;
 pub mod exit;
 pub mod explain;

@@ -4,7 +4,6 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 use wasmix::redact::sanitize;
 
@@ -23,7 +22,13 @@ fn message(error: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::parse() {
+        Ok(a) => a,
+        Err(f) => {
+            eprintln!("error: {}", sanitize(&message(&f.error)));
+            return ExitCode::from(f.class.code());
+        }
+    };
     match cli::dispatch(&args) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {

@@ -170,3 +170,62 @@ fn every_first_refusal_names_the_thing_the_place_and_the_next_step() {
         assert!(run.stderr().contains(s), "missing {s:?}: {}", run.stderr());
     }
 }
+
+#[test]
+fn config_file_settings_yield_to_environment_and_flags() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.home()).unwrap();
+    std::fs::write(
+        sb.home().join("config.toml"),
+        "driver = \"debug\"\ninsecure-registries = [\"localhost:5999\"]\n",
+    )
+    .unwrap();
+    let b = sb.bundle(
+        "c",
+        "schemaVersion: 1.0.0\nname: c\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\n      arguments: [ran-for-real]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n",
+        &[],
+    );
+    let bundle = b.to_str().unwrap();
+    // From the file: the debug driver runs nothing.
+    let run = sb.wasmix(&["install", bundle, "-i", "one"]);
+    run.expect_code(0).expect_stdout("debug driver");
+    assert!(!run.stdout().contains("ran-for-real"), "{}", run.all());
+    // The environment beats the file, and a flag beats both.
+    sb.wasmix_env(
+        &["install", bundle, "-i", "two"],
+        &[("WASMIX_DRIVER", "host")],
+    )
+    .expect_code(0)
+    .expect_stdout("ran-for-real");
+    sb.wasmix_env(
+        &["install", bundle, "-i", "three", "--driver", "host"],
+        &[("WASMIX_DRIVER", "debug")],
+    )
+    .expect_code(0)
+    .expect_stdout("ran-for-real");
+    // config show says where each setting came from.
+    let show = sb.wasmix(&["config", "show", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&show.stdout()).unwrap();
+    assert_eq!(
+        doc["settings"]["insecure-registries"]["from"],
+        "config file"
+    );
+    assert_eq!(
+        doc["settings"]["insecure-registries"]["value"][0],
+        "localhost:5999"
+    );
+    assert_eq!(doc["settings"]["output"]["from"], "flag");
+    // A misspelt setting is refused with its line, not ignored.
+    std::fs::write(
+        sb.home().join("config.toml"),
+        "driver = \"host\"\ndirver = \"debug\"\n",
+    )
+    .unwrap();
+    let run = sb.wasmix(&["version"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("config.toml:2") && run.stderr().contains("dirver"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -90,6 +90,102 @@ pub struct Cli {
     /// What to do
     #[command(subcommand)]
     pub command: Command,
+    /// Where each setting came from (flag, environment, config file,
+    /// default), for `wasmix config show`.
+    #[arg(skip)]
+    pub sources: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+/// The command line, with `HOME/config.toml` filling each setting neither a
+/// flag nor its environment variable gave.
+pub fn parse() -> Result<Cli, Failure> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let path = home(&cli)?.join(wasmix::config::CONFIG_FILE);
+    let config = wasmix::config::Config::load(&path).map_err(|e| bad_input(e.into()))?;
+    let source = |m: &clap::ArgMatches, id: &str| match m.value_source(id) {
+        Some(ValueSource::CommandLine) => "flag",
+        Some(ValueSource::EnvVariable) => "environment",
+        _ => "default",
+    };
+    let mut sources = std::collections::BTreeMap::new();
+    macro_rules! setting {
+        ($name:literal, $id:literal, $field:expr, $from_file:expr) => {{
+            let mut from = source(&matches, $id);
+            if from == "default" {
+                if let Some(v) = $from_file {
+                    $field = v;
+                    from = "config file";
+                }
+            }
+            sources.insert($name, from);
+        }};
+    }
+    setting!(
+        "mixin-path",
+        "mixin_path",
+        cli.mixin_path,
+        config.mixin_path.clone().map(Some)
+    );
+    setting!(
+        "insecure-registries",
+        "insecure_registries",
+        cli.insecure_registries,
+        Some(config.insecure_registries.clone()).filter(|v| !v.is_empty())
+    );
+    setting!(
+        "mixin-namespace",
+        "mixin_namespace",
+        cli.mixin_namespace,
+        config.mixin_namespace.clone().map(Some)
+    );
+    setting!(
+        "trust-policy",
+        "trust_policy",
+        cli.trust_policy,
+        config.trust_policy.clone().map(Some)
+    );
+    setting!(
+        "max-mixin-size",
+        "max_mixin_size",
+        cli.max_mixin_size,
+        config.max_mixin_size
+    );
+    setting!(
+        "output",
+        "format",
+        cli.output,
+        config.output.as_deref().map(|o| if o == "json" {
+            Format::Json
+        } else {
+            Format::Text
+        })
+    );
+    if let Some((_, sub)) = matches.subcommand() {
+        let args = match &mut cli.command {
+            Command::Install(a) | Command::Upgrade(a) | Command::Uninstall(a) => Some(a),
+            Command::Invoke { args, .. } => Some(args),
+            _ => None,
+        };
+        if let Some(a) = args {
+            let mut from = source(sub, "driver");
+            if from == "default" {
+                if let Some(d) = &config.driver {
+                    a.driver = match d.as_str() {
+                        "docker" => actions::DriverKind::Docker,
+                        "debug" => actions::DriverKind::Debug,
+                        _ => actions::DriverKind::Host,
+                    };
+                    from = "config file";
+                }
+            }
+            sources.insert("driver", from);
+        }
+    }
+    cli.sources = sources;
+    Ok(cli)
 }
 
 /// The commands.
@@ -164,6 +260,9 @@ pub enum Command {
     Parameters(sets::SetCommand),
     /// Print the versions of wasmix, wasmtime and the mixin contract
     Version,
+    /// The effective settings and where each came from (flag, environment, config file, default)
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script (`wasmix completion bash > /etc/bash_completion.d/wasmix`)
     Completion {
         /// The shell
@@ -193,6 +292,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Credentials(c) => sets::run(cli, wasmix::sets::SetKind::Credential, c),
         Command::Parameters(c) => sets::run(cli, wasmix::sets::SetKind::Parameter, c),
         Command::Version => version(cli),
+        Command::Config(ConfigCommand::Show) => config_show(cli),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -204,6 +304,49 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// `wasmix config …`
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective settings and their sources
+    Show,
+}
+
+/// `wasmix config show`
+fn config_show(cli: &Cli) -> Result<u8, Failure> {
+    let file = home(cli)?.join(wasmix::config::CONFIG_FILE);
+    let from = |k: &str| cli.sources.get(k).copied().unwrap_or("default");
+    let settings = serde_json::json!({
+        "mixin-path": {"value": cli.mixin_path, "from": from("mixin-path")},
+        "insecure-registries": {"value": cli.insecure_registries, "from": from("insecure-registries")},
+        "mixin-namespace": {"value": cli.mixin_namespace, "from": from("mixin-namespace")},
+        "trust-policy": {"value": cli.trust_policy, "from": from("trust-policy")},
+        "max-mixin-size": {"value": cli.max_mixin_size, "from": from("max-mixin-size")},
+        "output": {"value": if cli.output == Format::Json { "json" } else { "text" }, "from": from("output")},
+    });
+    if cli.output == Format::Json {
+        return output::print_json(&serde_json::json!({"file": file, "settings": settings}))
+            .map(|()| 0);
+    }
+    println!(
+        "# {} ({})",
+        file.display(),
+        if file.is_file() { "read" } else { "absent" }
+    );
+    if let Some(map) = settings.as_object() {
+        for (k, v) in map {
+            println!(
+                "{k:<20} {:<40} {}",
+                v["value"].to_string(),
+                v["from"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!(
+        "# driver is set per action (`install --driver`, WASMIX_DRIVER, or `driver =` in the file)"
+    );
+    Ok(0)
 }
 
 /// `wasmix version`: what a bug report needs.

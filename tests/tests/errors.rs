@@ -229,3 +229,22 @@ fn config_file_settings_yield_to_environment_and_flags() {
         run.stderr()
     );
 }
+
+#[test]
+fn quiet_leaves_the_result_and_drops_the_progress() {
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "q",
+        "schemaVersion: 1.0.0\nname: q\nversion: 0.1.0\nmixins: [exec]\noutputs:\n  - name: said\ninstall:\n  - exec:\n      description: Say it\n      command: echo\n      arguments: [hello-quietly]\n      grants: {commands: [echo]}\n      outputs: [{name: said, regex: \"(hello.*)\"}]\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n",
+        &[],
+    );
+    let run = sb.wasmix(&["install", b.to_str().unwrap(), "--quiet"]);
+    run.expect_code(0)
+        .expect_stdout("install of q succeeded")
+        .expect_stdout("said: hello-quietly");
+    assert!(
+        !run.stdout().contains("Say it") && !run.stdout().contains("[1/1]"),
+        "{}",
+        run.stdout()
+    );
+}

@@ -256,10 +256,15 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     )?;
     prepared.origin = opened.fetched.as_ref().map(|(f, _)| f.pinned_reference());
     let text = cli.output == Format::Text;
+    // Warnings (an unverified artifact, a Dockerfile not built) are said
+    // even with --quiet: they are about what is being trusted.
     if text {
         for w in &prepared.warnings {
             eprintln!("warning: {}", sanitize(w));
         }
+    }
+    let text = text && !cli.quiet;
+    if text {
         println!(
             "{action} {installation} (bundle {} {}, {} driver)",
             manifest.name,

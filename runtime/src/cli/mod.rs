@@ -70,6 +70,9 @@ pub struct Cli {
     /// Never touch the network: mixins must be in the cache
     #[arg(long, global = true)]
     pub offline: bool,
+    /// Print no step progress or logs, only warnings, errors and the result
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     /// Registries (host:port) reachable over plain HTTP; comma-separated or repeated
     #[arg(
         long = "insecure-registry",

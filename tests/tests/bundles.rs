@@ -780,3 +780,27 @@ fn installation_apply_installs_upgrades_and_leaves_alone_as_porter_does() {
     run.expect_code(2);
     assert!(run.stderr().contains("namespace"), "{}", run.stderr());
 }
+
+#[test]
+fn problems_in_a_registry_bundle_are_located_by_its_reference() {
+    let reg = RegistryServer::start(None);
+    let author = Sandbox::new();
+    let m = "schemaVersion: 1.0.0\nname: kube\nversion: 1.0.0\nmixins: [exec]\ncredentials:\n  - name: kubeconfig\n    path: /root/.kube/config\ninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo], credentials: [kubeconfig]}\nuninstall:\n  - exec:\n      command: echo\n      grants: {commands: [echo]}\n";
+    let dir = author.bundle("kube", m, &[]);
+    let reference = format!("{}/bundles/kube:v1", reg.addr);
+    let digest = publish(&author, &reg, &dir, &reference, true);
+    let op = Sandbox::new();
+    // The host driver cannot place /root/.kube/config: refused, located.
+    let run = w_no_mixins(
+        &op,
+        &reg,
+        &["install", &reference, "--cred", "kubeconfig=value:x"],
+    );
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains(&format!("{reference}@{digest}/porter.yaml:9")),
+        "{err}"
+    );
+    assert!(!err.contains("/tmp/") && !err.contains("bundle-"), "{err}");
+}

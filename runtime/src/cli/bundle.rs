@@ -116,7 +116,23 @@ fn opened(cli: &Cli, fetched: FetchedBundle, oci: OciSource) -> Result<Opened, F
         .prefix("bundle-")
         .tempdir_in(&tmp)?;
     bundle::cache::working_copy(&fetched.dir, work.path())?;
-    let manifest = manifest::load(work.path())?;
+    // Problems are located by the bundle's reference, not the working copy.
+    let shown = format!("{}@{}", fetched.reference, fetched.digest);
+    let manifest = match manifest::load(work.path()) {
+        Ok(mut m) => {
+            // Display only: the bundle directory (`m.dir`) stays the copy.
+            let name = std::path::PathBuf::from(format!("{shown}/porter.yaml"));
+            m.source.show_as(name.clone());
+            m.file = name;
+            m
+        }
+        Err(e) => {
+            let text = e
+                .to_string()
+                .replace(&work.path().display().to_string(), &shown);
+            return Err(bad_input(anyhow!(text)));
+        }
+    };
     Ok(Opened {
         manifest,
         fetched: Some((fetched, oci)),

@@ -52,6 +52,12 @@ impl SourceMap {
         }
     }
 
+    /// Name the file differently in locations: a registry bundle's manifest
+    /// is shown by its reference, not by the working copy it was read from.
+    pub fn show_as(&mut self, name: PathBuf) {
+        self.file = name;
+    }
+
     /// `file:line:col` for `path` (just `file` when nothing is known).
     pub fn locate(&self, path: &str) -> String {
         match self.position(path) {

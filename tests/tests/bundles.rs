@@ -140,6 +140,9 @@ fn a_published_bundle_installs_by_reference_and_the_second_time_costs_nothing() 
         .expect_code(0)
         .expect_stdout("./say.sh");
     w(&op, &reg, &["lint", &reference]).expect_code(0);
+    // schema too, from the carried mixin (the operator has none).
+    let schema = w_no_mixins(&op, &reg, &["schema", &reference]);
+    schema.expect_code(0).expect_stdout("\"exec\"");
     let inspect = w(&op, &reg, &["bundle", "inspect", &reference, "-o", "json"]);
     let doc: Value = serde_json::from_str(&inspect.stdout()).unwrap();
     assert_eq!(doc["mixins"]["exec"]["source"], "bundled");

@@ -4,8 +4,7 @@
 use super::actions::{mixin_path, runtime, DriverKind, Pull};
 use super::bundle::BundleArg;
 use super::output::print_json;
-use super::{home, load_manifest, Cli, Failure, Format};
-use std::path::Path;
+use super::{home, Cli, Failure, Format};
 use wasmix::explain::{bundle_step_schema, Explanation};
 use wasmix::plan::{BundlePlan, Plan};
 use wasmix::redact::{sanitize, MASK};
@@ -166,17 +165,38 @@ fn print_text(e: &Explanation) {
     }
 }
 
-/// `wasmix schema`: the JSON Schema of the bundle's steps.
-pub fn schema(cli: &Cli, path: &Path) -> Result<u8, Failure> {
-    let m = load_manifest(path)?;
-    // Only the mixins' schemas are needed: no plan, no pool.
-    let engine = MixinEngine::new(Some(home(cli)?.join("cache").join("compiled")))?;
-    let mixin_path = mixin_path(cli)?;
+/// `wasmix schema`: the JSON Schema of the bundle's steps. A local bundle's
+/// mixins are only loaded (the schema helps fix steps that do not validate
+/// yet); a registry bundle's come from its pins, through `prepare`.
+pub fn schema(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
+    let opened = super::bundle::open(cli, bundle, None)?;
+    let m = &opened.manifest;
     let mut defs = serde_json::Map::new();
-    for d in &m.mixins {
-        let file = mixin_path.locate(&d.name)?;
-        let loaded = engine.load(&d.name, &file)?;
-        defs.insert(d.name.clone(), loaded.step_schema);
+    if opened.fetched.is_some() {
+        let plans = BundlePlan::new(m)?;
+        let rt = runtime(
+            cli,
+            DriverKind::Debug,
+            Pull::Missing,
+            m,
+            &plans,
+            opened.pinned()?,
+        )?;
+        for action in plans.actions.keys() {
+            let prepared = rt.prepare(m, &plans, action, LockCheck::ReadOnly)?;
+            for (name, loaded) in &prepared.mixins {
+                defs.insert(name.clone(), loaded.step_schema.clone());
+            }
+        }
+    } else {
+        // Only the mixins' schemas are needed: no plan, no pool.
+        let engine = MixinEngine::new(Some(home(cli)?.join("cache").join("compiled")))?;
+        let mixin_path = mixin_path(cli)?;
+        for d in &m.mixins {
+            let file = mixin_path.locate(&d.name)?;
+            let loaded = engine.load(&d.name, &file)?;
+            defs.insert(d.name.clone(), loaded.step_schema);
+        }
     }
     print_json(&bundle_step_schema(&m.name, defs)).map(|()| 0)
 }

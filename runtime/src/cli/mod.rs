@@ -226,9 +226,9 @@ pub enum Command {
     },
     /// Print the JSON Schema of a bundle's steps, from its mixins
     Schema {
-        /// Bundle directory or manifest file
-        #[arg(default_value = ".")]
-        path: PathBuf,
+        /// Which bundle
+        #[command(flatten)]
+        bundle: bundle::BundleArg,
     },
     /// Publish a bundle directory as a signed OCI artifact, its mixins pinned
     Publish(bundle::PublishArgs),
@@ -284,7 +284,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Explain { bundle, action } => explain::explain(cli, bundle, action.as_deref()),
         Command::Publish(a) => bundle::publish(cli, a),
         Command::Bundle(c) => bundle::run(cli, c),
-        Command::Schema { path } => explain::schema(cli, path),
+        Command::Schema { bundle } => explain::schema(cli, bundle),
         Command::Installation(c) => installation::run(cli, c),
         Command::Mixin(c) => mixin::run(cli, c),
         Command::Cache(c) => mixin::cache(cli, c),

@@ -5,7 +5,7 @@
 //! describes the format for other tools.
 
 use super::BundleError;
-use crate::oci::artifact::Descriptor;
+use crate::oci::artifact::{Descriptor, ImageManifest};
 use crate::oci::{digest_hex, sha256_digest, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -124,20 +124,6 @@ pub fn build(
     }
 }
 
-#[derive(Deserialize)]
-struct RawManifest {
-    #[serde(rename = "schemaVersion")]
-    schema_version: i64,
-    #[serde(rename = "mediaType", default)]
-    media_type: Option<String>,
-    #[serde(rename = "artifactType", default)]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// Size caps applied to a bundle manifest's descriptors before any blob is
 /// fetched.
 #[derive(Debug, Clone, Copy)]
@@ -182,24 +168,7 @@ impl BundleManifest {
             reference: reference.to_string(),
             reason,
         };
-        let raw: RawManifest = serde_json::from_slice(bytes)
-            .map_err(|e| bad(format!("manifest is not valid JSON: {e}")))?;
-        if raw.schema_version != 2 {
-            return Err(bad(format!(
-                "schemaVersion {} (want 2)",
-                raw.schema_version
-            )));
-        }
-        if raw
-            .media_type
-            .as_deref()
-            .is_some_and(|m| m != MANIFEST_MEDIA_TYPE)
-        {
-            return Err(bad(format!(
-                "manifest media type {:?} (want {MANIFEST_MEDIA_TYPE})",
-                raw.media_type.unwrap_or_default()
-            )));
-        }
+        let raw = ImageManifest::parse(bytes).map_err(bad)?;
         if raw.config.media_type != CONFIG_MEDIA_TYPE {
             let hint = if raw.config.media_type == crate::oci::CONFIG_MEDIA_TYPE {
                 " (it is a mixin: use `wasmix mixin` commands)"
@@ -236,23 +205,6 @@ impl BundleManifest {
                 rest.len(),
                 caps.mixins
             )));
-        }
-        for d in std::iter::once(&raw.config).chain(&raw.layers) {
-            if d.urls.as_ref().is_some_and(|u| !u.is_empty()) {
-                return Err(bad(format!(
-                    "descriptor {} has foreign urls, which are never fetched",
-                    d.digest
-                )));
-            }
-            if digest_hex(&d.digest).is_none() {
-                return Err(bad(format!(
-                    "descriptor digest {:?} is not sha256:<64 hex>",
-                    d.digest
-                )));
-            }
-            if d.size < 0 {
-                return Err(bad(format!("descriptor {} has a negative size", d.digest)));
-            }
         }
         let too_large = |what: String, size: i64, limit: u64| BundleError::TooLarge {
             what: format!("{reference}: {what}"),

@@ -104,16 +104,65 @@ pub struct Descriptor {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Deserialize)]
-struct RawManifest {
+/// An OCI image manifest's envelope, checked the same way whatever the
+/// artifact (mixin, bundle): valid JSON, schemaVersion 2, the OCI manifest
+/// media type when one is given, and descriptors with `sha256` digests,
+/// sizes that are not negative and no foreign URLs (never fetched). Each
+/// artifact kind then checks its own media types and sizes.
+#[derive(Debug, Deserialize)]
+pub struct ImageManifest {
     #[serde(rename = "schemaVersion")]
     schema_version: i64,
     #[serde(rename = "mediaType", default)]
     media_type: Option<String>,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+    /// `artifactType`, when given.
+    #[serde(rename = "artifactType", default)]
+    pub artifact_type: Option<String>,
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layer descriptors, in order.
+    pub layers: Vec<Descriptor>,
+    /// Manifest annotations.
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageManifest {
+    /// Parse and check the envelope; the error is the reason, one line.
+    pub fn parse(bytes: &[u8]) -> Result<ImageManifest, String> {
+        let raw: ImageManifest = serde_json::from_slice(bytes)
+            .map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+        if raw.schema_version != 2 {
+            return Err(format!("schemaVersion {} (want 2)", raw.schema_version));
+        }
+        if let Some(mt) = raw
+            .media_type
+            .as_deref()
+            .filter(|m| *m != MANIFEST_MEDIA_TYPE)
+        {
+            return Err(format!(
+                "manifest media type {mt} (want {MANIFEST_MEDIA_TYPE})"
+            ));
+        }
+        for d in std::iter::once(&raw.config).chain(&raw.layers) {
+            if d.urls.as_ref().is_some_and(|u| !u.is_empty()) {
+                return Err(format!(
+                    "descriptor {} has foreign urls, which are never fetched",
+                    d.digest
+                ));
+            }
+            if super::digest_hex(&d.digest).is_none() {
+                return Err(format!(
+                    "descriptor digest {:?} is not sha256:<64 hex>",
+                    d.digest
+                ));
+            }
+            if d.size < 0 {
+                return Err(format!("descriptor {} has a negative size", d.digest));
+            }
+        }
+        Ok(raw)
+    }
 }
 
 /// A validated Wasm artifact manifest.
@@ -136,21 +185,7 @@ impl WasmManifest {
             reference: reference.to_string(),
             reason,
         };
-        let raw: RawManifest = serde_json::from_slice(bytes)
-            .map_err(|e| bad(format!("manifest is not valid JSON: {e}")))?;
-        if raw.schema_version != 2 {
-            return Err(bad(format!(
-                "schemaVersion {} (want 2)",
-                raw.schema_version
-            )));
-        }
-        if let Some(mt) = &raw.media_type {
-            if mt != MANIFEST_MEDIA_TYPE {
-                return Err(bad(format!(
-                    "manifest media type {mt} (want {MANIFEST_MEDIA_TYPE})"
-                )));
-            }
-        }
+        let raw = ImageManifest::parse(bytes).map_err(bad)?;
         if raw.config.media_type != CONFIG_MEDIA_TYPE {
             return Err(bad(format!(
                 "config media type {} (want {CONFIG_MEDIA_TYPE})",
@@ -168,23 +203,6 @@ impl WasmManifest {
                 "layer media type {} (want {LAYER_MEDIA_TYPE})",
                 layer.media_type
             )));
-        }
-        for d in [&raw.config, layer] {
-            if d.urls.as_ref().is_some_and(|u| !u.is_empty()) {
-                return Err(bad(format!(
-                    "descriptor {} has foreign urls, which are never fetched",
-                    d.digest
-                )));
-            }
-            if super::digest_hex(&d.digest).is_none() {
-                return Err(bad(format!(
-                    "descriptor digest {:?} is not sha256:<64 hex>",
-                    d.digest
-                )));
-            }
-            if d.size < 0 {
-                return Err(bad(format!("descriptor {} has a negative size", d.digest)));
-            }
         }
         if layer.size as u64 > max_layer {
             return Err(OciError::TooLarge {

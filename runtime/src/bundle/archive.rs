@@ -13,7 +13,7 @@ use super::{cache, pack, unpack, BundleError, FetchedBundle};
 use crate::lock::LockedMixin;
 use crate::oci::layout::{self, KIND, REF_NAME, SIGNATURES_OF};
 use crate::oci::trust::{Status, Verification};
-use crate::oci::{digest_hex, sha256_digest, OciError, OciSource, MANIFEST_MEDIA_TYPE};
+use crate::oci::{digest_hex, OciSource, MANIFEST_MEDIA_TYPE};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -158,30 +158,7 @@ pub fn load(oci: &OciSource, file: &Path) -> Result<String, BundleError> {
         reference: file.display().to_string(),
         reason,
     };
-    let read = |digest: &str, limit: u64| -> Result<Vec<u8>, BundleError> {
-        let hex = digest_hex(digest).ok_or_else(|| bad(format!("bad digest {digest:?}")))?;
-        let path = dir.join("blobs/sha256").join(hex);
-        let len = std::fs::metadata(&path)
-            .map_err(|e| BundleError::io(&path, e))?
-            .len();
-        if len > limit {
-            return Err(BundleError::TooLarge {
-                what: path.display().to_string(),
-                size: len,
-                limit,
-            });
-        }
-        let blob = std::fs::read(&path).map_err(|e| BundleError::io(&path, e))?;
-        let actual = sha256_digest(&blob);
-        if actual != digest {
-            return Err(BundleError::Oci(OciError::Digest {
-                what: format!("{} in {}", digest, file.display()),
-                expected: digest.into(),
-                actual,
-            }));
-        }
-        Ok(blob)
-    };
+    let read = |digest: &str, limit: u64| layout::read_blob(dir, digest, limit);
     let mut bundles = entries
         .iter()
         .filter(|m| m["annotations"][KIND].as_str() == Some("bundle"));

@@ -84,6 +84,34 @@ pub fn save(
     .map_err(io(&path))
 }
 
+/// Blob `digest` of the layout at `dir`: at most `limit` bytes (checked
+/// before reading), hashing to its digest.
+pub fn read_blob(dir: &Path, digest: &str, limit: u64) -> Result<Vec<u8>, OciError> {
+    let hex = digest_hex(digest).ok_or_else(|| OciError::Format {
+        reference: dir.display().to_string(),
+        reason: format!("bad digest {digest:?}"),
+    })?;
+    let path = dir.join("blobs/sha256").join(hex);
+    let len = std::fs::metadata(&path).map_err(io(&path))?.len();
+    if len > limit {
+        return Err(OciError::TooLarge {
+            what: path.display().to_string(),
+            size: len,
+            limit,
+        });
+    }
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let actual = sha256_digest(&bytes);
+    if actual != digest {
+        return Err(OciError::Digest {
+            what: path.display().to_string(),
+            expected: digest.into(),
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
 /// Import every artifact of the layout at `dir` into `cache`, checking every
 /// digest. Returns the references imported.
 pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, OciError> {
@@ -95,31 +123,7 @@ pub fn load(cache: &Cache, dir: &Path, max_layer: u64) -> Result<Vec<String>, Oc
         reference: index_path.display().to_string(),
         reason: e.to_string(),
     })?;
-    let read = |digest: &str, limit: u64| -> Result<Vec<u8>, OciError> {
-        let hex = digest_hex(digest).ok_or_else(|| OciError::Format {
-            reference: dir.display().to_string(),
-            reason: format!("bad digest {digest:?}"),
-        })?;
-        let path = dir.join("blobs/sha256").join(hex);
-        let len = std::fs::metadata(&path).map_err(io(&path))?.len();
-        if len > limit {
-            return Err(OciError::TooLarge {
-                what: path.display().to_string(),
-                size: len,
-                limit,
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        let actual = sha256_digest(&bytes);
-        if actual != digest {
-            return Err(OciError::Digest {
-                what: path.display().to_string(),
-                expected: digest.into(),
-                actual,
-            });
-        }
-        Ok(bytes)
-    };
+    let read = |digest: &str, limit: u64| read_blob(dir, digest, limit);
     let mut loaded = Vec::new();
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
     for m in entries

@@ -24,3 +24,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
+
+/// A file name for `name` (an installation's) with `extension`: the name
+/// itself when it is plainly safe in a path, else its hex, so no name can
+/// climb out of the directory or clash with a dot-file.
+pub fn file_name_for(name: &str, extension: &str) -> String {
+    let safe = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if safe {
+        format!("{name}.{extension}")
+    } else {
+        format!("{}.{extension}", hex::encode(name))
+    }
+}

@@ -206,16 +206,9 @@ pub fn open_archive(cli: &Cli, file: &std::path::Path) -> Result<Opened, Failure
 /// Where the operator's lock for installation `name` of a registry bundle
 /// lives: the artifact in the cache is never written to.
 pub fn installation_lock(cli: &Cli, name: &str) -> Result<PathBuf, Failure> {
-    let safe = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !name.starts_with('.');
-    let file = if safe {
-        format!("{name}.lock")
-    } else {
-        format!("{}.lock", hex::encode(name))
-    };
-    Ok(home(cli)?.join("locks").join(file))
+    Ok(home(cli)?
+        .join("locks")
+        .join(wasmix::fsutil::file_name_for(name, "lock")))
 }
 
 fn need_registry<'a>(oci: &'a OciSource, what: &str) -> Result<&'a wasmix::oci::Registry, Failure> {

@@ -42,18 +42,6 @@ pub struct Guard {
     file: std::fs::File,
 }
 
-fn file_name(installation: &str) -> String {
-    let safe = installation
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !installation.starts_with('.');
-    if safe {
-        format!("{installation}.run")
-    } else {
-        format!("{}.run", hex::encode(installation))
-    }
-}
-
 impl Guard {
     /// Take the lock for `installation` in `dir`, or refuse when another
     /// action holds it. Returns what a killed holder left, if anything.
@@ -63,7 +51,7 @@ impl Guard {
             holder: format!("cannot lock {}: {e}", dir.display()),
         };
         crate::fsutil::private_dir(dir).map_err(io)?;
-        let path = dir.join(file_name(installation));
+        let path = dir.join(crate::fsutil::file_name_for(installation, "run"));
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

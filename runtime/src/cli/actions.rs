@@ -76,6 +76,18 @@ pub struct ActionArgs {
     /// Parameter set: a ParameterSet file or a stored set's name (repeatable; --param overrides)
     #[arg(long = "parameter-set", short = 'p', value_name = "FILE|NAME")]
     pub parameter_sets: Vec<String>,
+    /// How the action runs
+    #[command(flatten)]
+    pub how: RunFlags,
+    /// Run on an installation made from a bundle of another name
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How an action runs: the flags `install`, `upgrade`, `uninstall`,
+/// `invoke` and `installation apply` share.
+#[derive(Args, Clone, Copy)]
+pub struct RunFlags {
     /// Who runs the commands mixins ask for
     #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
     pub driver: DriverKind,
@@ -85,12 +97,9 @@ pub struct ActionArgs {
     /// Print mixin debug logs too
     #[arg(long, short)]
     pub verbose: bool,
-    /// Accept capabilities the manifest grants beyond its lock file
+    /// Accept capabilities the bundle grants beyond what was accepted before
     #[arg(long)]
     pub accept_capabilities: bool,
-    /// Run on an installation made from a bundle of another name
-    #[arg(long)]
-    pub force: bool,
 }
 
 /// A runtime for `plans`: the engine's instance pool sized from the plan,
@@ -228,8 +237,8 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     let plans = BundlePlan::new(manifest)?;
     let mut rt = runtime(
         cli,
-        args.driver,
-        args.pull,
+        args.how.driver,
+        args.how.pull,
         manifest,
         &plans,
         opened.pinned()?,
@@ -250,7 +259,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         &plans,
         action,
         LockCheck::Enforce {
-            accept: args.accept_capabilities,
+            accept: args.how.accept_capabilities,
             file: lock_file,
         },
     )?;
@@ -275,7 +284,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     let mut store = open_store(cli)?;
     // From here Ctrl-C stops the run cleanly instead of killing wasmix.
     wasmix::interrupt::watch();
-    let verbose = args.verbose;
+    let verbose = args.how.verbose;
     let mut on_event = |e: Event<'_>| {
         if text {
             progress(e, verbose);
@@ -405,18 +414,9 @@ fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
 pub struct ApplyArgs {
     /// Porter Installation document (YAML or JSON)
     pub file: PathBuf,
-    /// Who runs the commands mixins ask for
-    #[arg(long, value_enum, env = "WASMIX_DRIVER", default_value_t = DriverKind::Host)]
-    pub driver: DriverKind,
-    /// When the docker driver pulls images
-    #[arg(long, value_enum, default_value_t = Pull::Missing)]
-    pub pull: Pull,
-    /// Print mixin debug logs too
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Accept capabilities the bundle grants beyond what was accepted before
-    #[arg(long)]
-    pub accept_capabilities: bool,
+    /// How the action runs
+    #[command(flatten)]
+    pub how: RunFlags,
     /// Run even when nothing changed since the last apply
     #[arg(long)]
     pub force: bool,
@@ -489,10 +489,7 @@ pub fn apply(cli: &Cli, a: &ApplyArgs) -> Result<u8, Failure> {
         creds: Vec::new(),
         credential_sets: doc.credential_sets.clone(),
         parameter_sets: doc.parameter_sets.clone(),
-        driver: a.driver,
-        pull: a.pull,
-        verbose: a.verbose,
-        accept_capabilities: a.accept_capabilities,
+        how: a.how,
         force: false,
     };
     let code = run(cli, action, &args)?;

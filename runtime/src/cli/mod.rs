@@ -176,7 +176,7 @@ pub fn parse() -> Result<Cli, Failure> {
             let mut from = source(sub, "driver");
             if from == "default" {
                 if let Some(d) = &config.driver {
-                    a.driver = match d.as_str() {
+                    a.how.driver = match d.as_str() {
                         "docker" => actions::DriverKind::Docker,
                         "debug" => actions::DriverKind::Debug,
                         _ => actions::DriverKind::Host,

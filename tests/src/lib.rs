@@ -599,3 +599,13 @@ impl Drop for PodmanService {
         let _ = self.child.wait();
     }
 }
+
+/// Make `path` executable (0755), as a bundle's scripts are.
+pub fn make_executable(path: impl AsRef<Path>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path.as_ref(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+    }
+}

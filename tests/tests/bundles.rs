@@ -42,13 +42,22 @@ fn greeter(sb: &Sandbox, version: &str, extra_command: Option<&str>) -> std::pat
             ("data/greeting.txt", "hello from inside the artifact\n"),
         ],
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join("say.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(dir.join("say.sh"));
     dir
+}
+
+/// A bundle whose exec mixin comes from registry reference `mixin`, and
+/// whose install step echoes `said`.
+fn echo_with_registry_mixin(
+    sb: &Sandbox,
+    name: &str,
+    mixin: &str,
+    said: &str,
+) -> std::path::PathBuf {
+    let m = format!(
+        "schemaVersion: 1.0.0\nname: {name}\nversion: 1.0.0\nmixins:\n  - exec:\n      reference: {mixin}\ninstall:\n  - exec:\n      command: echo\n      arguments: [{said}]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+    );
+    sb.bundle(name, &m, &[])
 }
 
 fn publish(
@@ -379,10 +388,7 @@ fn a_registry_mixin_is_pinned_and_a_different_one_under_its_tag_is_not_used() {
     let mixin = format!("{}/mixins/exec:v1", reg.addr);
     let exec = wasmix_e2e::mixin_dir().join("wasmix_exec.wasm");
     let pinned = reg.push_mixin(&author, &exec, &mixin, true);
-    let m = format!(
-        "schemaVersion: 1.0.0\nname: pinned\nversion: 1.0.0\nmixins:\n  - exec:\n      reference: {mixin}\ninstall:\n  - exec:\n      command: echo\n      arguments: [pinned mixin ran]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
-    );
-    let dir = author.bundle("pinned", &m, &[]);
+    let dir = echo_with_registry_mixin(&author, "pinned", &mixin, "pinned mixin ran");
     let reference = format!("{}/bundles/pinned:v1", reg.addr);
     publish(&author, &reg, &dir, &reference, true);
     let inspect = w(
@@ -418,10 +424,7 @@ fn an_archive_installs_with_no_registry_and_is_verified_on_the_far_side() {
     let mixin = format!("{}/mixins/exec:v1", reg.addr);
     let exec = wasmix_e2e::mixin_dir().join("wasmix_exec.wasm");
     reg.push_mixin(&author, &exec, &mixin, true);
-    let m = format!(
-        "schemaVersion: 1.0.0\nname: airgap\nversion: 1.0.0\nmixins:\n  - exec:\n      reference: {mixin}\ninstall:\n  - exec:\n      command: echo\n      arguments: [installed from the archive]\n      grants: {{commands: [echo]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
-    );
-    let dir = author.bundle("airgap", &m, &[]);
+    let dir = echo_with_registry_mixin(&author, "airgap", &mixin, "installed from the archive");
     let reference = format!("{}/bundles/airgap:v1", reg.addr);
     publish(&author, &reg, &dir, &reference, true);
     let file = author.home().join("airgap.tgz");
@@ -700,12 +703,7 @@ fn a_run_writes_in_its_own_copy_and_the_cached_bundle_never_changes() {
             "#!/bin/sh\ncat out.txt 2>/dev/null && echo found-previous-output\necho written > out.txt\necho changed >> porter.yaml\n",
         )],
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join("write.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(dir.join("write.sh"));
     let reference = format!("{}/bundles/writer:v1", reg.addr);
     let digest = publish(&author, &reg, &dir, &reference, true);
     let op = Sandbox::new();

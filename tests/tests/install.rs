@@ -448,12 +448,7 @@ if [ "$TOKEN" = s3cret-value ]; then t=yes; else t=no; fi
 echo "seen token=$t region=[$REGION]"
 "#;
     let b = sb.bundle("dest", m, &[("show.sh", script)]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b.join("show.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(b.join("show.sh"));
     // explain names the destination and the step that receives it.
     let explain = sb.wasmix(&["explain", b.to_str().unwrap()]);
     explain.expect_code(0);
@@ -690,11 +685,7 @@ echo "$2-state" > $f
 if [ "$1" = fail ]; then exit 3; fi
 "#;
     let b = sb.bundle("stateful", m, &[("tf.sh", script)]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b.join("tf.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    wasmix_e2e::make_executable(b.join("tf.sh"));
     let bundle = b.to_str().unwrap();
     let seen = || {
         sb.wasmix(&["installation", "output", "show", "stateful", "seen"])
@@ -740,11 +731,7 @@ if [ "$1" = fail ]; then exit 3; fi
         )
         .replace("name: stateful", "name: bymixin");
     let b2 = sb.bundle("bymixin", &by_mixin, &[("tf.sh", script)]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b2.join("tf.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    wasmix_e2e::make_executable(b2.join("tf.sh"));
     sb.wasmix(&["explain", b2.to_str().unwrap()])
         .expect_stdout("from state declaration state[0]");
     sb.wasmix(&["install", b2.to_str().unwrap()]).expect_code(0);
@@ -1109,12 +1096,7 @@ fn output_files_become_bundle_outputs() {
             "#!/bin/sh\nmkdir -p out\necho 'all good' > out/report.txt\nprintf s3cr3t-value > out/secret.txt\n",
         )],
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b.join("write.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(b.join("write.sh"));
     let run = sb.wasmix(&["install", b.to_str().unwrap(), "-o", "json"]);
     run.expect_code(0);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -1166,12 +1148,7 @@ if [ "$(cat kube/config 2>/dev/null)" = kube-s3cret ]; then k=yes; else k=no; fi
 echo "seen kube=$k settings=[$(cat conf/settings.ini 2>/dev/null)]"
 "#;
     let b = sb.bundle("paths", m, &[("show.sh", script)]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b.join("show.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(b.join("show.sh"));
     let explain = sb.wasmix(&["explain", b.to_str().unwrap()]);
     explain.expect_code(0);
     explain.expect_stdout("kubeconfig as file /cnab/app/kube/config for the step's commands");
@@ -1304,12 +1281,7 @@ fn one_action_per_installation_and_a_killed_one_leaves_it_usable() {
             "#!/bin/sh\necho started > tf/terraform.tfstate\nif [ -f slow ]; then sleep 30; fi\necho done\n",
         )],
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(b.join("work.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-    }
+    wasmix_e2e::make_executable(b.join("work.sh"));
     std::fs::write(b.join("slow"), "").unwrap();
     let mut first = std::process::Command::new(wasmix_e2e::wasmix_bin())
         .args(["install", b.to_str().unwrap()])
@@ -1376,12 +1348,7 @@ fn a_credential_bound_to_a_program_reaches_that_program_only() {
     let tool = "#!/bin/sh\necho \"tool sees ${#TOKEN}\"\n";
     let run_with = |name: &str, program: &str| {
         let b = sb.bundle(name, &m(program), &[("tool.sh", tool)]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(b.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
-                .unwrap();
-        }
+        wasmix_e2e::make_executable(b.join("tool.sh"));
         sb.wasmix_env(
             &[
                 "install",

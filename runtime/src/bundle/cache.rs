@@ -78,7 +78,8 @@ pub fn record(
     version: &str,
     verification: Option<Verification>,
 ) -> Result<(), BundleError> {
-    let mut e = entry(cache, digest).unwrap_or(BundleEntry {
+    let before = entry(cache, digest);
+    let mut e = before.clone().unwrap_or(BundleEntry {
         digest: digest.to_string(),
         references: Vec::new(),
         name: name.to_string(),
@@ -90,6 +91,9 @@ pub fn record(
     }
     if verification.is_some() {
         e.verification = verification;
+    }
+    if before.as_ref() == Some(&e) {
+        return Ok(());
     }
     let path = cache
         .subdir("bundles/entries")?

@@ -124,7 +124,10 @@ pub fn fetch(oci: &OciSource, reference: &str, caps: Caps) -> Result<FetchedBund
     let config = manifest.config(reference, &oci.cache.read_blob(&manifest.config.digest)?)?;
     // 4. The directory, unpacked once; then the entry that names it.
     let dir = cache::unpacked(&oci.cache, &digest, &manifest)?;
-    oci.cache.write_blob(&digest, &manifest_bytes)?;
+    // A cached bundle is not written again (each write is an fsync).
+    if !oci.cache.has_blob(&digest) {
+        oci.cache.write_blob(&digest, &manifest_bytes)?;
+    }
     cache::record(
         &oci.cache,
         reference,

@@ -63,6 +63,21 @@ pub enum PinnedComponent {
     Registry(LockedMixin),
 }
 
+/// Where a mixin's component was found.
+enum Located {
+    /// On the mixin path (trusted as a file the operator installed).
+    Path(PathBuf),
+    /// From a registry, by digest, verified.
+    Fetched(Fetched),
+    /// Carried by a registry bundle: its bytes must hash to `digest`.
+    Carried {
+        /// The component file in the cache.
+        path: PathBuf,
+        /// The layer digest the bundle pins.
+        digest: String,
+    },
+}
+
 /// A mixin found, compiled and checked.
 struct Loaded {
     mixin: LoadedMixin,
@@ -196,15 +211,24 @@ impl Runtime {
         name: &str,
         pins: &BTreeMap<String, LockedMixin>,
     ) -> Result<Loaded, RunError> {
-        let (path, fetched) = self.locate(manifest, name, pins)?;
+        let (path, fetched, carried) = match self.locate(manifest, name, pins)? {
+            Located::Path(p) => (p, None, None),
+            Located::Fetched(f) => (f.path.clone(), Some(f), None),
+            Located::Carried { path, digest } => (path, None, Some(digest)),
+        };
         let mixin = self.engine.load(name, &path)?;
-        if let Some(f) = &fetched {
-            // The loader hashed the bytes it compiled: they must be the
-            // layer the manifest (pinned by digest) names.
-            if mixin.digest != f.layer {
+        // The loader hashed the bytes it compiled: they must be the layer
+        // the artifact (pinned by digest) names.
+        let expected = match (&fetched, &carried) {
+            (Some(f), _) => Some((f.layer.clone(), f.pin.reference.clone())),
+            (None, Some(d)) => Some((d.clone(), format!("mixin {name} carried by the bundle"))),
+            (None, None) => None,
+        };
+        if let Some((layer, what)) = expected {
+            if mixin.digest != layer {
                 return Err(OciError::Digest {
-                    what: format!("component of {}", f.pin.reference),
-                    expected: f.layer.clone(),
+                    what: format!("component of {what}"),
+                    expected: layer,
                     actual: mixin.digest,
                 }
                 .into());
@@ -232,7 +256,7 @@ impl Runtime {
         manifest: &Manifest,
         name: &str,
         pins: &BTreeMap<String, LockedMixin>,
-    ) -> Result<(PathBuf, Option<Fetched>), RunError> {
+    ) -> Result<Located, RunError> {
         if let Some(pinned) = &self.pinned {
             return self.locate_pinned(pinned, name);
         }
@@ -240,7 +264,7 @@ impl Runtime {
         let reference = match decl.and_then(|d| d.reference.clone()) {
             Some(r) => r,
             None => match self.mixin_path.locate(name) {
-                Ok(path) => return Ok((path, None)),
+                Ok(path) => return Ok(Located::Path(path)),
                 Err(not_found) => self
                     .oci
                     .as_ref()
@@ -252,8 +276,7 @@ impl Runtime {
             name: name.to_string(),
             reference: reference.clone(),
         })?;
-        let fetched = oci.fetch(name, &reference, pins)?;
-        Ok((fetched.path.clone(), Some(fetched)))
+        Ok(Located::Fetched(oci.fetch(name, &reference, pins)?))
     }
 
     /// Mixin `name` of a bundle that pins its mixins: only the pin counts,
@@ -262,28 +285,19 @@ impl Runtime {
         &self,
         pinned: &BTreeMap<String, PinnedComponent>,
         name: &str,
-    ) -> Result<(PathBuf, Option<Fetched>), RunError> {
+    ) -> Result<Located, RunError> {
         match pinned.get(name) {
-            Some(PinnedComponent::File { path, digest }) => Ok((
-                path.clone(),
-                Some(Fetched {
-                    path: path.clone(),
-                    pin: LockedMixin {
-                        reference: "(bundled)".into(),
-                        digest: digest.clone(),
-                    },
-                    layer: digest.clone(),
-                    warning: None,
-                }),
-            )),
+            Some(PinnedComponent::File { path, digest }) => Ok(Located::Carried {
+                path: path.clone(),
+                digest: digest.clone(),
+            }),
             Some(PinnedComponent::Registry(pin)) => {
                 let oci = self.oci.as_ref().ok_or_else(|| RunError::NoOciSource {
                     name: name.to_string(),
                     reference: pin.reference.clone(),
                 })?;
                 let pins = BTreeMap::from([(name.to_string(), pin.clone())]);
-                let fetched = oci.fetch(name, &pin.reference, &pins)?;
-                Ok((fetched.path.clone(), Some(fetched)))
+                Ok(Located::Fetched(oci.fetch(name, &pin.reference, &pins)?))
             }
             None => Err(RunError::Unpinned {
                 name: name.to_string(),

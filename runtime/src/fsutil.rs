@@ -40,3 +40,27 @@ pub fn file_name_for(name: &str, extension: &str) -> String {
         format!("{}.{extension}", hex::encode(name))
     }
 }
+
+/// Take an exclusive `flock` on `file` without waiting; false when another
+/// process holds it.
+#[cfg(unix)]
+pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor this function's caller owns; no memory
+    // is shared with the kernel.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(not(unix))]
+pub fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
+}

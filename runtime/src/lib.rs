@@ -32,6 +32,7 @@ mod version_tests {
 
 pub mod bundle;
 pub mod config;
+pub mod dependencies;
 pub mod driver;
 pub mod exit;
 pub mod explain;
@@ -54,3 +55,4 @@ pub mod sets;
 pub mod store;
 pub mod support;
 pub mod template;
+pub mod workflow;

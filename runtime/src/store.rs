@@ -184,10 +184,10 @@ pub struct StoredOutput {
 
 /// The state store.
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: String,
     /// Seals sensitive values: none is kept in clear.
-    key: SealKey,
+    pub(crate) key: SealKey,
 }
 
 /// Which row a sealed value belongs to; sealed with the value.
@@ -228,6 +228,24 @@ CREATE TABLE IF NOT EXISTS state_files (
 CREATE TABLE IF NOT EXISTS sensitive_values (
     run_id INTEGER NOT NULL REFERENCES runs(id), name TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS sharing_groups (
+    installation TEXT PRIMARY KEY, group_name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dependents (
+    installation TEXT NOT NULL, parent TEXT NOT NULL, PRIMARY KEY (installation, parent));
+CREATE TABLE IF NOT EXISTS workflows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, installation TEXT NOT NULL, action TEXT NOT NULL,
+    status TEXT NOT NULL, graph TEXT NOT NULL, inputs BLOB NOT NULL, error TEXT,
+    created_ms INTEGER NOT NULL, modified_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    workflow_id INTEGER NOT NULL REFERENCES workflows(id), node TEXT NOT NULL, action TEXT,
+    status TEXT NOT NULL, bundle TEXT NOT NULL, level INTEGER NOT NULL, after TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, started_ms INTEGER, finished_ms INTEGER, run_id INTEGER,
+    error TEXT, PRIMARY KEY (workflow_id, node));
+CREATE TABLE IF NOT EXISTS attempts (
+    workflow_id INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
+    pid INTEGER NOT NULL, run_floor INTEGER NOT NULL, started_ms INTEGER NOT NULL,
+    finished_ms INTEGER, status TEXT NOT NULL, run_id INTEGER, error TEXT,
+    PRIMARY KEY (workflow_id, node, attempt));
 ";
 
 /// Everything one run records, written in one transaction.
@@ -350,7 +368,81 @@ impl Store {
             .map_err(sql)
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
+    /// The sharing group a dependency installation was made in, if any.
+    pub fn sharing_group(&self, installation: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT group_name FROM sharing_groups WHERE installation = ?1",
+                params![installation],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The installations that required `installation` as a dependency.
+    pub fn parents(&self, installation: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT parent FROM dependents WHERE installation = ?1 ORDER BY parent")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![installation], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Remember that `parents` require dependency `installation`, made in
+    /// sharing group `group` when shared.
+    pub fn link_dependency(
+        &mut self,
+        installation: &str,
+        group: Option<&str>,
+        parents: &[String],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        if let Some(g) = group {
+            tx.execute(
+                "INSERT INTO sharing_groups (installation, group_name) VALUES (?1, ?2)
+                 ON CONFLICT(installation) DO UPDATE SET group_name = excluded.group_name",
+                params![installation, g],
+            )
+            .map_err(sql)?;
+        }
+        for p in parents {
+            tx.execute(
+                "INSERT OR IGNORE INTO dependents (installation, parent) VALUES (?1, ?2)",
+                params![installation, p],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Forget `installation` as a dependency and as a parent: it was
+    /// uninstalled.
+    pub fn unlink(&mut self, installation: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM dependents WHERE installation = ?1 OR parent = ?1",
+                params![installation],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM sharing_groups WHERE installation = ?1",
+                params![installation],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub(crate) fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
             source,
@@ -687,6 +779,16 @@ impl Store {
         }
         tx.execute("DELETE FROM runs WHERE installation = ?1", params![name])
             .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM dependents WHERE installation = ?1 OR parent = ?1",
+            params![name],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM sharing_groups WHERE installation = ?1",
+            params![name],
+        )
+        .map_err(sql)?;
         let existed = tx
             .execute("DELETE FROM installations WHERE name = ?1", params![name])
             .map_err(sql)?

@@ -26,15 +26,20 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
             message: message.to_string(),
         })
     };
-    if m.dependencies
-        .as_ref()
-        .is_some_and(|d| !d.requires.is_empty() || d.provides.is_some())
+    for (i, d) in m
+        .dependencies
+        .iter()
+        .flat_map(|d| d.requires.iter())
+        .enumerate()
     {
-        refuse(
-            "dependencies".into(),
-            "dependencies are not supported by wasmix yet: install each dependency as its own \
-             bundle and pass its outputs as parameters",
-        );
+        if !d.outputs.is_empty() {
+            refuse(
+                format!("dependencies.requires[{i}].outputs"),
+                "promoting a dependency's outputs to the bundle's (`outputs:` on a dependency) is \
+                 not supported yet: read them in a step as ${ bundle.dependencies.NAME.outputs.OUT } \
+                 and declare the bundle output there",
+            );
+        }
     }
     if !m.required.is_empty() {
         refuse(
@@ -68,6 +73,10 @@ mod tests {
             "{HEAD}state:\n  - name: tfstate\n    path: /cnab/app/tfstate\nrequired:\n  - docker\n\
              dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n"
         );
-        assert_eq!(paths(&text), ["dependencies", "required",]);
+        assert_eq!(paths(&text), ["required"]);
+        let promoted = format!(
+            "{HEAD}dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n      outputs:\n        url: x\n"
+        );
+        assert_eq!(paths(&promoted), ["dependencies.requires[0].outputs"]);
     }
 }

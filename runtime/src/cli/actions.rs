@@ -82,6 +82,9 @@ pub struct ActionArgs {
     /// Run on an installation made from a bundle of another name
     #[arg(long)]
     pub force: bool,
+    /// How many of a bundle's dependencies may run at once [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<usize>,
 }
 
 /// How an action runs: the flags `install`, `upgrade`, `uninstall`,
@@ -165,11 +168,12 @@ pub fn invoke(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure>
 /// Values for the run: sets first, then `--param`/`--cred`, which override.
 /// A `type: file` parameter takes base64 contents, as Porter carries them,
 /// or `@PATH` to read (and encode) a file.
-fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Inputs, Failure> {
+pub fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Inputs, Failure> {
     let mut inputs = Inputs {
         force: args.force,
         parameters: super::sets::values(cli, SetKind::Parameter, &args.parameter_sets)?,
         credentials: super::sets::values(cli, SetKind::Credential, &args.credential_sets)?,
+        dependency_outputs: BTreeMap::new(),
     };
     for (name, value) in parse_pairs(&args.params, "param")? {
         let file = manifest
@@ -229,11 +233,14 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         None => super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?,
     };
     let manifest = &opened.manifest;
-    let inputs = inputs(cli, args, manifest)?;
     let installation = args
         .installation
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
+    if super::workflow::has_dependencies(manifest) {
+        return super::workflow::start(cli, action, args, &opened, &installation, args.parallel);
+    }
+    let inputs = inputs(cli, args, manifest)?;
     let plans = BundlePlan::new(manifest)?;
     let mut rt = runtime(
         cli,
@@ -287,7 +294,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     let verbose = args.how.verbose;
     let mut on_event = |e: Event<'_>| {
         if text {
-            progress(e, verbose);
+            progress(e, verbose, None);
         }
     };
     let outcome = rt.run(
@@ -308,8 +315,10 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     })
 }
 
-/// One progress line per step, then its logs, denials and result.
-fn progress(e: Event<'_>, verbose: bool) {
+/// One progress line per step, then its logs, denials and result;
+/// prefixed with the installation when tasks of a workflow run at once.
+pub fn progress(e: Event<'_>, verbose: bool, task: Option<&str>) {
+    let tag = task.map(|t| format!("[{t}] ")).unwrap_or_default();
     match e {
         Event::StepStarted {
             index,
@@ -318,7 +327,7 @@ fn progress(e: Event<'_>, verbose: bool) {
             mixin,
         } => {
             println!(
-                "[{}/{total}] {} ({mixin})",
+                "{tag}[{}/{total}] {} ({mixin})",
                 index + 1,
                 sanitize(description)
             );
@@ -329,16 +338,16 @@ fn progress(e: Event<'_>, verbose: bool) {
             for l in &report.logs {
                 if verbose || l.level.is_shown_by_default() {
                     for line in l.message.lines() {
-                        println!("      {line}");
+                        println!("{tag}      {line}");
                     }
                 }
             }
             for d in &report.denials {
-                println!("      denied: {d}");
+                println!("{tag}      denied: {d}");
             }
             match failure {
-                None => println!("      ok ({:.1?})", report.duration),
-                Some(e) => println!("      FAILED: {e}"),
+                None => println!("{tag}      ok ({:.1?})", report.duration),
+                Some(e) => println!("{tag}      FAILED: {e}"),
             }
         }
     }
@@ -491,6 +500,7 @@ pub fn apply(cli: &Cli, a: &ApplyArgs) -> Result<u8, Failure> {
         parameter_sets: doc.parameter_sets.clone(),
         how: a.how,
         force: false,
+        parallel: None,
     };
     let code = run(cli, action, &args)?;
     if code == 0 {

@@ -55,7 +55,21 @@ pub fn lint(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
 
 /// `wasmix explain`: the bundle's declarations and every step's grants.
 pub fn explain(cli: &Cli, bundle: &BundleArg, only: Option<&str>) -> Result<u8, Failure> {
-    let m = super::bundle::open(cli, bundle, None)?.manifest;
+    let opened = super::bundle::open(cli, bundle, None)?;
+    // A bundle with dependencies: the plan its action would run, solved
+    // against the registry and the installations that exist.
+    let graph = if super::workflow::has_dependencies(&opened.manifest) {
+        let name = opened.manifest.name.clone();
+        Some(super::workflow::solve(
+            cli,
+            &opened,
+            &name,
+            only.unwrap_or("install"),
+        )?)
+    } else {
+        None
+    };
+    let m = opened.manifest;
     let plans: Vec<Plan> = match only {
         Some(a) => vec![Plan::new(&m, a)?],
         None => m
@@ -66,9 +80,17 @@ pub fn explain(cli: &Cli, bundle: &BundleArg, only: Option<&str>) -> Result<u8, 
     };
     let e = Explanation::new(&m, &plans);
     if cli.output == Format::Json {
-        return print_json(&e).map(|()| 0);
+        let mut doc = serde_json::to_value(&e)?;
+        if let (Some(g), Some(obj)) = (&graph, doc.as_object_mut()) {
+            obj.insert("plan".into(), serde_json::to_value(g)?);
+        }
+        return print_json(&doc).map(|()| 0);
     }
     print_text(&e);
+    if let Some(g) = &graph {
+        println!();
+        super::workflow::print_plan(g);
+    }
     Ok(0)
 }
 

@@ -29,6 +29,7 @@ pub mod output;
 pub mod registry;
 pub mod sets;
 pub mod signing;
+pub mod workflow;
 
 pub use failure::{bad_input, Failure};
 pub use output::Format;
@@ -238,6 +239,9 @@ pub enum Command {
     /// Inspect installations
     #[command(subcommand)]
     Installation(installation::InstallationCommand),
+    /// Dependency workflows: list, show, resume, retry, cancel
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
     /// Publish, fetch and manage mixin artifacts
     #[command(subcommand)]
     Mixin(mixin::MixinCommand),
@@ -286,6 +290,7 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Bundle(c) => bundle::run(cli, c),
         Command::Schema { bundle } => explain::schema(cli, bundle),
         Command::Installation(c) => installation::run(cli, c),
+        Command::Workflow(c) => workflow::run(cli, c),
         Command::Mixin(c) => mixin::run(cli, c),
         Command::Cache(c) => mixin::cache(cli, c),
         Command::Registry(c) => registry::run(cli, c),

@@ -49,7 +49,7 @@ pub struct Manifest {
     pub custom_actions: BTreeMap<String, CustomActionDef>,
     /// State variables.
     pub state: Vec<StateVar>,
-    /// Bundle dependencies (parsed; not run yet).
+    /// Bundles this one needs installed first.
     pub dependencies: Option<Dependencies>,
     /// Referenced images.
     pub images: BTreeMap<String, Image>,
@@ -261,56 +261,182 @@ pub struct StateVar {
     pub mixin: Option<String>,
 }
 
-/// Dependencies.
+/// Dependencies: the bundles this one needs installed first (Porter's
+/// `dependencies`, both the v1 list and PEP003's v2 fields).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dependencies {
-    /// Required bundles.
+    /// Required bundles, in the order written.
     #[serde(default)]
     pub requires: Vec<Dependency>,
-    /// The interface this bundle provides to others (Porter's dependencies
-    /// v2, PEP003).
+    /// The interface this bundle provides to others.
     #[serde(default)]
-    pub provides: Option<Value>,
+    pub provides: Option<Provides>,
+}
+
+/// What a bundle declares it can stand in for (`dependencies.provides`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provides {
+    /// The interface it implements.
+    #[serde(default)]
+    pub interface: Option<InterfaceId>,
+}
+
+/// An interface named by id.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceId {
+    /// The interface's URI (`https://porter.sh/interfaces/mysql`).
+    pub id: String,
 }
 
 /// One dependency.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
-    /// Name.
+    /// The name the bundle refers to it by (`bundle.dependencies.NAME`).
     pub name: String,
-    /// The bundle.
+    /// Which bundle satisfies it.
     pub bundle: DependencyBundle,
-    /// Parameters passed to it.
+    /// Parameters passed to it: literal text or templates over the parent's
+    /// parameters, credentials and other dependencies' outputs.
     #[serde(default)]
-    pub parameters: BTreeMap<String, Value>,
-    /// Credentials passed to it.
+    pub parameters: BTreeMap<String, Scalar>,
+    /// Credentials passed to it, as templates like `parameters`.
     #[serde(default)]
-    pub credentials: BTreeMap<String, Value>,
-    /// Sharing mode and group (Porter's dependencies v2).
+    pub credentials: BTreeMap<String, Scalar>,
+    /// Whether it shares an installation with other bundles (v2).
     #[serde(default)]
-    pub sharing: Option<Value>,
-    /// Outputs wired from the dependency (Porter's dependencies v2).
+    pub sharing: Option<Sharing>,
+    /// Outputs promoted from it to the parent bundle (v2): templates over
+    /// `outputs.NAME` (this dependency's) and `bundle.dependencies.*`.
     #[serde(default)]
-    pub outputs: Option<Value>,
+    pub outputs: BTreeMap<String, Scalar>,
 }
 
-/// A dependency's bundle reference.
+/// A YAML scalar written where Porter takes text (`port: 5432` is `"5432"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Scalar(s)),
+            Value::Bool(b) => Ok(Scalar(b.to_string())),
+            Value::Number(n) => Ok(Scalar(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected text, a number or a boolean, found {}",
+                match other {
+                    Value::Null => "nothing",
+                    Value::Sequence(_) => "a list",
+                    Value::Mapping(_) => "a mapping",
+                    _ => "a tagged value",
+                }
+            ))),
+        }
+    }
+}
+
+/// How a dependency is shared (v2): `mode: true` with a group reuses one
+/// installation, named after the dependency, for every bundle of the group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sharing {
+    /// Shared (`true`) or not.
+    #[serde(default)]
+    pub mode: bool,
+    /// The sharing group.
+    #[serde(default)]
+    pub group: Option<SharingGroup>,
+}
+
+/// A sharing group.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharingGroup {
+    /// The group's name; bundles share a dependency only within one group.
+    pub name: String,
+}
+
+/// A dependency's bundle.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DependencyBundle {
-    /// Interface id this dependency satisfies (Porter's dependencies v2).
+    /// Interface id this dependency satisfies (v2 shorthand for
+    /// `interface.id`).
     #[serde(default)]
     pub id: Option<String>,
     /// OCI reference.
     pub reference: String,
-    /// Version constraint.
+    /// Semver range the tag must satisfy (the newest matching tag of the
+    /// reference's repository is used).
     #[serde(default)]
     pub version: Option<String>,
-    /// Interface (PEP003).
+    /// The interface the dependency must provide (v2).
     #[serde(default)]
-    pub interface: Option<Value>,
+    pub interface: Option<Interface>,
+}
+
+/// The interface a dependency must satisfy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// The bundle must declare `dependencies.provides.interface.id` equal
+    /// to this.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// A bundle whose parameters, credentials and outputs define the
+    /// interface.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// An inline interface: the names the bundle must declare.
+    #[serde(default)]
+    pub document: Option<InterfaceDocument>,
+}
+
+/// An inline interface document: a bundle satisfies it when it declares at
+/// least these parameters, credentials and outputs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InterfaceDocument {
+    /// Outputs, by name (a list of `{name: …}` or a map).
+    #[serde(default, deserialize_with = "names")]
+    pub outputs: Vec<String>,
+    /// Parameters.
+    #[serde(default, deserialize_with = "names")]
+    pub parameters: Vec<String>,
+    /// Credentials.
+    #[serde(default, deserialize_with = "names")]
+    pub credentials: Vec<String>,
+}
+
+/// Names from a list of `{name: …}` entries (porter.yaml's spelling) or
+/// a map keyed by name (bundle.json's).
+fn names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::de::Error;
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Vec::new()),
+        Value::Mapping(m) => m
+            .keys()
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| D::Error::custom("interface names must be text"))
+            })
+            .collect(),
+        Value::Sequence(items) => items
+            .iter()
+            .map(|i| {
+                i.get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| D::Error::custom("each interface entry needs a `name`"))
+            })
+            .collect(),
+        _ => Err(D::Error::custom(
+            "expected a list of {name: …} entries or a map keyed by name",
+        )),
+    }
 }
 
 /// An image a bundle refers to (`bundle.images.NAME.*` in templates).

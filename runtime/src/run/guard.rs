@@ -59,7 +59,7 @@ impl Guard {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        if !try_lock(&file).map_err(io)? {
+        if !crate::fsutil::try_lock(&file).map_err(io)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             let holder = match serde_json::from_str::<Marker>(&text) {
@@ -97,28 +97,6 @@ impl Drop for Guard {
         // Empty: a clean end. The lock goes with the file descriptor.
         let _ = self.file.set_len(0);
     }
-}
-
-#[cfg(unix)]
-fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a descriptor this function's caller owns; no memory
-    // is shared with the kernel.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.kind() == std::io::ErrorKind::WouldBlock {
-        Ok(false)
-    } else {
-        Err(e)
-    }
-}
-
-#[cfg(not(unix))]
-fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -16,6 +16,10 @@ pub struct Inputs {
     /// Run even though the installation was made from a bundle of another
     /// name (`--force`).
     pub force: bool,
+    /// Outputs of the bundle's dependencies (`bundle.dependencies.NAME.
+    /// outputs.OUT` in templates): by dependency name, by output name,
+    /// value and sensitivity. Filled by the workflow that ran them.
+    pub dependency_outputs: BTreeMap<String, BTreeMap<String, (String, bool)>>,
 }
 
 /// What an earlier run of the installation left for this one.

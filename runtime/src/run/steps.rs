@@ -107,6 +107,16 @@ impl Runtime {
                 redactor.add(v.clone());
             }
         }
+        // A dependency's sensitive output stays a secret in this bundle's
+        // logs and errors.
+        for (value, _) in inputs
+            .dependency_outputs
+            .values()
+            .flat_map(|o| o.values())
+            .filter(|(_, sensitive)| *sensitive)
+        {
+            redactor.add(value.clone());
+        }
 
         let state_files = super::state::StateFiles::restore(manifest, &store.state(installation)?)?;
         let started = store::now();
@@ -155,6 +165,7 @@ impl Runtime {
                 previous_outputs: &previous.outputs,
                 by_step: &by_step,
                 credential_outputs: &secret_outputs,
+                dependency_outputs: &inputs.dependency_outputs,
                 grant: &planned.grant,
             };
             let mut report = match render(manifest, planned, &vars) {

@@ -28,6 +28,8 @@ pub struct Variables<'a> {
     pub credential_outputs: &'a std::collections::BTreeSet<(String, String)>,
     /// The step's grant (`env.*` needs the variable granted).
     pub grant: &'a Grant,
+    /// Outputs of the bundle's dependencies, by dependency, by output.
+    pub dependency_outputs: &'a BTreeMap<String, BTreeMap<String, (String, bool)>>,
 }
 
 /// Why an output passed as a credential is not rendered.
@@ -145,13 +147,28 @@ impl Variables<'_> {
                     other => serde_json::to_string(other).map_err(|e| e.to_string()),
                 }
             }
-            ["bundle", "dependencies", ..] => {
-                Err("bundle dependencies are not supported by wasmix yet".into())
+            ["bundle", "dependencies", dep, "outputs", o] => {
+                let declared = m
+                    .dependencies
+                    .as_ref()
+                    .is_some_and(|d| d.requires.iter().any(|r| r.name == *dep));
+                if !declared {
+                    return Err(format!(
+                        "the bundle declares no dependency {dep:?} (dependencies.requires)"
+                    ));
+                }
+                let outputs = self.dependency_outputs.get(*dep).ok_or_else(|| {
+                    format!("dependency {dep:?} has not run: run the bundle's workflow (its dependencies are installed first)")
+                })?;
+                outputs
+                    .get(*o)
+                    .map(|(v, _)| v.clone())
+                    .ok_or_else(|| format!("dependency {dep:?} left no output {o:?}"))
             }
             _ => Err(
                 "known variables: bundle.name, bundle.version, bundle.description, installation.name, \
                  bundle.parameters.*, bundle.credentials.*, bundle.outputs.*, bundle.images.*, bundle.custom.*, \
-                 steps.ID.outputs.*, env.*"
+                 bundle.dependencies.NAME.outputs.*, steps.ID.outputs.*, env.*"
                     .into(),
             ),
         }

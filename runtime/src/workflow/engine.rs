@@ -1,0 +1,374 @@
+//! The scheduler: runs a persisted workflow's ready tasks, up to `parallel`
+//! at once, through an [`Executor`], and writes every change to the store
+//! as it happens.
+//!
+//! Guarantees, each tested by killing a real process:
+//!
+//! - a task is marked running (with the newest run id before it) before
+//!   its action starts, and finished after its run is recorded;
+//! - a task a killed process left running is settled when the workflow is
+//!   resumed: if its run was recorded as succeeded it is done (never run
+//!   twice), otherwise it runs again;
+//! - a failed task stops only its dependents: independent tasks finish, and
+//!   the workflow ends `failed` with the dependents `pending` for `retry`;
+//! - one process runs a workflow at a time (an `flock` beside the store).
+
+use super::inputs;
+use super::record::Workflow;
+use super::{TaskStatus, WorkflowError, WorkflowStatus};
+use crate::dependencies::{Node, Reason};
+use crate::run::Inputs;
+use crate::store::{RunStatus, Store};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A task handed to an executor: what to run and its inputs, rendered just
+/// now and held only in memory.
+pub struct TaskStart<'a> {
+    /// The workflow.
+    pub workflow: i64,
+    /// The node: installation, bundle (pinned), action.
+    pub node: &'a Node,
+    /// The action to run.
+    pub action: &'a str,
+    /// Its inputs.
+    pub inputs: Inputs,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskEnd {
+    /// Its action succeeded and was recorded as run `run_id`.
+    Succeeded {
+        /// The run.
+        run_id: i64,
+    },
+    /// It failed (a step, or before any step ran).
+    Failed {
+        /// The run, when one was recorded.
+        run_id: Option<i64>,
+        /// Why (redacted by the run).
+        error: String,
+    },
+    /// Ctrl-C stopped it.
+    Interrupted {
+        /// The run, when one was recorded.
+        run_id: Option<i64>,
+    },
+}
+
+/// Runs one task. The local executor runs it in a thread of this process;
+/// `docs/workflows.md` designs executors that hand it to Kubernetes Jobs or
+/// a NATS JetStream work queue.
+pub trait Executor: Sync {
+    /// Run `task` to its end.
+    fn execute(&self, task: TaskStart<'_>) -> TaskEnd;
+}
+
+/// What the engine reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A task a killed process left running was settled.
+    Recovered {
+        /// The task.
+        node: &'a str,
+        /// What it was found to be.
+        status: TaskStatus,
+    },
+    /// A task started.
+    Started {
+        /// The task.
+        node: &'a str,
+        /// Its action.
+        action: &'a str,
+        /// Which attempt.
+        attempt: u32,
+    },
+    /// A task ended.
+    Finished {
+        /// The task.
+        node: &'a str,
+        /// How.
+        status: TaskStatus,
+        /// Why it failed.
+        error: Option<&'a str>,
+        /// How long it ran.
+        millis: i64,
+    },
+}
+
+/// Runs workflows from one store.
+pub struct Engine<'a> {
+    /// The state store (tasks are recorded from this thread only).
+    pub store: &'a mut Store,
+    /// Where the per-workflow lock files live.
+    pub lock_dir: PathBuf,
+    /// How many tasks may run at once.
+    pub parallel: usize,
+    /// The operator's values for the root, read from their sources each
+    /// time a task needs them.
+    pub root_inputs: &'a dyn Fn() -> Result<Inputs, String>,
+}
+
+/// The held lock on a workflow; released when dropped (or when the
+/// process dies).
+struct Held(#[allow(dead_code)] std::fs::File);
+
+fn lock(dir: &std::path::Path, id: i64) -> Result<Held, WorkflowError> {
+    let path = dir.join(format!("workflow-{id}.lock"));
+    let err = |source| WorkflowError::Lock {
+        path: path.display().to_string(),
+        source,
+    };
+    crate::fsutil::private_dir(dir).map_err(err)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(err)?;
+    if !crate::fsutil::try_lock(&file).map_err(err)? {
+        let pid = std::fs::read_to_string(&path).unwrap_or_default();
+        return Err(WorkflowError::Busy {
+            id,
+            pid: pid.trim().to_string(),
+        });
+    }
+    file.set_len(0).map_err(err)?;
+    write!(file, "{}", std::process::id()).map_err(err)?;
+    Ok(Held(file))
+}
+
+impl Engine<'_> {
+    /// Run workflow `id` until no task can start: resumes one a killed or
+    /// interrupted process left, and reports as it goes.
+    pub fn run(
+        &mut self,
+        id: i64,
+        executor: &dyn Executor,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Workflow, WorkflowError> {
+        let _held = lock(&self.lock_dir, id)?;
+        let wf = self.store.workflow(id)?;
+        if matches!(
+            wf.status,
+            WorkflowStatus::Succeeded | WorkflowStatus::Cancelled
+        ) {
+            return Err(WorkflowError::State {
+                id,
+                status: wf.status,
+                what: "there is nothing left to run".into(),
+            });
+        }
+        self.recover(&wf, on_event)?;
+        self.store
+            .set_workflow_status(id, WorkflowStatus::Running, None)?;
+        let graph = wf.graph.clone();
+        // Reused installations are used by their parents from now on.
+        for n in graph.nodes.iter().filter(|n| n.reason == Reason::Reused) {
+            if n.id != graph.root {
+                self.store
+                    .link_dependency(&n.id, n.sharing.as_deref(), &n.required_by)?;
+            }
+        }
+        let parallel = self.parallel.max(1);
+        let pid = std::process::id();
+        std::thread::scope(|scope| -> Result<(), WorkflowError> {
+            let (tx, rx) = std::sync::mpsc::channel::<(String, i64, TaskEnd)>();
+            let mut running: BTreeSet<String> = BTreeSet::new();
+            loop {
+                let current = self.store.workflow(id)?;
+                if !crate::interrupt::requested() {
+                    let done: BTreeSet<&str> = current
+                        .tasks
+                        .iter()
+                        .filter(|t| t.status.lets_dependents_run())
+                        .map(|t| t.node.as_str())
+                        .collect();
+                    let ready: Vec<&super::Task> = current
+                        .tasks
+                        .iter()
+                        .filter(|t| t.status == TaskStatus::Pending)
+                        .filter(|t| !running.contains(&t.node))
+                        .filter(|t| t.after.iter().all(|a| done.contains(a.as_str())))
+                        .collect();
+                    for t in ready {
+                        if running.len() >= parallel {
+                            break;
+                        }
+                        let Some(node) = graph.node(&t.node) else {
+                            continue;
+                        };
+                        let Some(action) = node.action.as_deref() else {
+                            continue;
+                        };
+                        // Just in time: the sources are read now, for this
+                        // task, and the values live in its thread only.
+                        let rendered = (self.root_inputs)().and_then(|root| {
+                            inputs::for_node(&graph, node, &root, self.store)
+                        });
+                        let attempt = self.store.start_task(id, &node.id, pid)?;
+                        on_event(Event::Started {
+                            node: &node.id,
+                            action,
+                            attempt,
+                        });
+                        let started = super::now_ms();
+                        match rendered {
+                            Err(e) => {
+                                let error = format!("inputs: {e}");
+                                self.store.finish_task(
+                                    id,
+                                    &node.id,
+                                    TaskStatus::Failed,
+                                    None,
+                                    Some(&error),
+                                )?;
+                                on_event(Event::Finished {
+                                    node: &node.id,
+                                    status: TaskStatus::Failed,
+                                    error: Some(&error),
+                                    millis: 0,
+                                });
+                            }
+                            Ok(inputs) => {
+                                running.insert(node.id.clone());
+                                let tx = tx.clone();
+                                scope.spawn(move || {
+                                    let end = executor.execute(TaskStart {
+                                        workflow: id,
+                                        node,
+                                        action,
+                                        inputs,
+                                    });
+                                    let _ = tx.send((node.id.clone(), started, end));
+                                });
+                            }
+                        }
+                    }
+                }
+                if running.is_empty() {
+                    let progress = !crate::interrupt::requested()
+                        && self.store.workflow(id)?.tasks.iter().any(|t| {
+                            t.status == TaskStatus::Pending
+                                && t.after.iter().all(|a| {
+                                    current
+                                        .tasks
+                                        .iter()
+                                        .any(|x| &x.node == a && x.status.lets_dependents_run())
+                                })
+                        });
+                    if !progress {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let Ok((node_id, started, end)) = rx.recv() else {
+                    return Ok(());
+                };
+                running.remove(&node_id);
+                let node = graph.node(&node_id).expect("task of the graph");
+                let (status, run_id, error) = match &end {
+                    TaskEnd::Succeeded { run_id } => (TaskStatus::Succeeded, Some(*run_id), None),
+                    TaskEnd::Failed { run_id, error } => {
+                        (TaskStatus::Failed, *run_id, Some(error.clone()))
+                    }
+                    // Interrupted: pending again, for `resume`.
+                    TaskEnd::Interrupted { run_id } => (
+                        TaskStatus::Pending,
+                        *run_id,
+                        Some("interrupted (Ctrl-C)".to_string()),
+                    ),
+                };
+                if status == TaskStatus::Succeeded {
+                    self.linked(node)?;
+                }
+                self.store
+                    .finish_task(id, &node_id, status, run_id, error.as_deref())?;
+                on_event(Event::Finished {
+                    node: &node_id,
+                    status,
+                    error: error.as_deref(),
+                    millis: super::now_ms() - started,
+                });
+            }
+        })?;
+        let wf = self.store.workflow(id)?;
+        let (status, error) = if wf.tasks.iter().any(|t| t.status == TaskStatus::Failed) {
+            let failed: Vec<&str> = wf
+                .tasks
+                .iter()
+                .filter(|t| t.status == TaskStatus::Failed)
+                .map(|t| t.node.as_str())
+                .collect();
+            (
+                WorkflowStatus::Failed,
+                Some(format!(
+                    "{} failed; fix the cause, then `wasmix workflow retry {id}`",
+                    failed.join(", ")
+                )),
+            )
+        } else if wf.tasks.iter().any(|t| t.status == TaskStatus::Pending) {
+            (
+                WorkflowStatus::Interrupted,
+                Some(format!(
+                    "interrupted; `wasmix workflow resume {id}` runs what is left"
+                )),
+            )
+        } else {
+            (WorkflowStatus::Succeeded, None)
+        };
+        self.store.set_workflow_status(id, status, error.as_deref())?;
+        self.store.workflow(id)
+    }
+
+    /// Record what a succeeded task changed in who uses whom.
+    fn linked(&mut self, node: &Node) -> Result<(), WorkflowError> {
+        let action = node.action.as_deref().unwrap_or_default();
+        if action == "uninstall" {
+            self.store.unlink(&node.id)?;
+        } else if node.reason != Reason::Root {
+            self.store
+                .link_dependency(&node.id, node.sharing.as_deref(), &node.required_by)?;
+        }
+        Ok(())
+    }
+
+    /// Settle tasks a killed process left `running`: done when the run it
+    /// started was recorded as succeeded, pending otherwise.
+    fn recover(&mut self, wf: &Workflow, on_event: &mut dyn FnMut(Event<'_>)) -> Result<(), WorkflowError> {
+        for t in wf.tasks.iter().filter(|t| t.status == TaskStatus::Running) {
+            let action = t.action.as_deref().unwrap_or_default();
+            let found = self
+                .store
+                .run_after_attempt(wf.id, &t.node, &t.node, action)?;
+            let status = match found {
+                Some((run_id, RunStatus::Succeeded)) => {
+                    if let Some(node) = wf.graph.node(&t.node) {
+                        self.linked(node)?;
+                    }
+                    self.store
+                        .finish_task(wf.id, &t.node, TaskStatus::Succeeded, Some(run_id), None)?;
+                    TaskStatus::Succeeded
+                }
+                other => {
+                    self.store.finish_task(
+                        wf.id,
+                        &t.node,
+                        TaskStatus::Pending,
+                        other.map(|(r, _)| r),
+                        Some("its process ended before the task did; it runs again"),
+                    )?;
+                    TaskStatus::Pending
+                }
+            };
+            on_event(Event::Recovered {
+                node: &t.node,
+                status,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! A task's inputs, rendered when it starts: the operator's values for the
+//! root, each dependency's wiring templates over its parent's values, and
+//! the outputs earlier tasks left in the store. Nothing here is persisted;
+//! a resumed workflow renders them again from the sources.
+
+use crate::dependencies::{Graph, Node, Wire};
+use crate::run::Inputs;
+use crate::store::Store;
+use crate::template::{render_str, Delimiters};
+use std::collections::BTreeMap;
+
+/// Outputs of an installation: name → (value, sensitive).
+pub type Outputs = BTreeMap<String, (String, bool)>;
+
+/// How deep wiring may refer through parents before it is taken for a loop.
+const MAX_DEPTH: usize = 64;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Parameter,
+    Credential,
+}
+
+struct Renderer<'a> {
+    graph: &'a Graph,
+    root: &'a Inputs,
+    store: &'a Store,
+}
+
+/// The latest outputs of `installation`, sensitive ones opened (they travel
+/// in memory to the task that takes them).
+pub fn outputs_of(store: &Store, installation: &str) -> Result<Outputs, String> {
+    Ok(store
+        .outputs(installation, true)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|o| Some((o.name, (o.value?, o.sensitive))))
+        .collect())
+}
+
+impl Renderer<'_> {
+    fn value(&self, ctx: &Node, kind: Kind, name: &str, depth: usize) -> Result<Option<String>, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("wiring of {name:?} refers through more than {MAX_DEPTH} bundles"));
+        }
+        if ctx.id == self.graph.root {
+            return Ok(match kind {
+                Kind::Parameter => self
+                    .root
+                    .parameters
+                    .get(name)
+                    .or_else(|| ctx.defaults.get(name))
+                    .cloned(),
+                Kind::Credential => self.root.credentials.get(name).cloned(),
+            });
+        }
+        let wires = match kind {
+            Kind::Parameter => &ctx.parameters,
+            Kind::Credential => &ctx.credentials,
+        };
+        match wires.get(name) {
+            Some(w) => self.render(w, depth + 1).map(Some),
+            None => Ok(match kind {
+                Kind::Parameter => ctx.defaults.get(name).cloned(),
+                Kind::Credential => None,
+            }),
+        }
+    }
+
+    fn render(&self, w: &Wire, depth: usize) -> Result<String, String> {
+        let ctx = self
+            .graph
+            .node(&w.context)
+            .ok_or_else(|| format!("wiring names unknown node {:?}", w.context))?;
+        let lookup = |name: &str| -> Result<String, String> {
+            let parts: Vec<&str> = name.split('.').collect();
+            match parts.as_slice() {
+                ["bundle", "parameters", p] => self
+                    .value(ctx, Kind::Parameter, p, depth)?
+                    .ok_or_else(|| format!("parameter {p:?} of {} has no value", ctx.id)),
+                ["bundle", "credentials", c] => self
+                    .value(ctx, Kind::Credential, c, depth)?
+                    .ok_or_else(|| format!("credential {c:?} of {} was not given", ctx.id)),
+                ["bundle", "dependencies", d, "outputs", o] => {
+                    let id = ctx
+                        .dependencies
+                        .get(*d)
+                        .ok_or_else(|| format!("{} has no dependency {d:?}", ctx.id))?;
+                    outputs_of(self.store, id)?
+                        .remove(*o)
+                        .map(|(v, _)| v)
+                        .ok_or_else(|| format!("installation {id:?} has no output {o:?}"))
+                }
+                ["bundle", "name"] => Ok(ctx.bundle_name.clone()),
+                ["bundle", "version"] => Ok(ctx.version.clone()),
+                ["installation", "name"] => Ok(ctx.id.clone()),
+                _ => Err("not a wiring variable".into()),
+            }
+        };
+        let delims = if w.mustache {
+            Delimiters::Mustache
+        } else {
+            Delimiters::Dollar
+        };
+        render_str(&w.template, delims, &lookup, &w.context).map_err(|e| e.to_string())
+    }
+}
+
+/// The inputs of `node`'s task: `root` (the operator's values) for the
+/// root, rendered wiring for a dependency; with the outputs of its own
+/// dependencies either way.
+pub fn for_node(graph: &Graph, node: &Node, root: &Inputs, store: &Store) -> Result<Inputs, String> {
+    let r = Renderer { graph, root, store };
+    let mut inputs = if node.id == graph.root {
+        root.clone()
+    } else {
+        let mut i = Inputs::default();
+        for (k, w) in &node.parameters {
+            i.parameters
+                .insert(k.clone(), r.render(w, 0).map_err(|e| format!("parameter {k}: {e}"))?);
+        }
+        for (k, w) in &node.credentials {
+            i.credentials
+                .insert(k.clone(), r.render(w, 0).map_err(|e| format!("credential {k}: {e}"))?);
+        }
+        i
+    };
+    for (alias, id) in &node.dependencies {
+        inputs
+            .dependency_outputs
+            .insert(alias.clone(), outputs_of(store, id)?);
+    }
+    Ok(inputs)
+}

@@ -105,6 +105,20 @@ impl Sandbox {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Run {
+        Run(self
+            .command_at(addr, policy, args, env)
+            .output()
+            .expect("run wasmix"))
+    }
+
+    /// The command `wasmix_at` runs, to spawn it and kill it mid-way.
+    pub fn command_at(
+        &self,
+        addr: &str,
+        policy: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Command {
         let docker = self.dir.path().join("docker");
         let mut all: Vec<(&str, &str)> = vec![
             ("WASMIX_INSECURE_REGISTRIES", addr),
@@ -115,7 +129,12 @@ impl Sandbox {
             all.push(("WASMIX_TRUST_POLICY", p.to_str().expect("utf-8 path")));
         }
         all.extend_from_slice(env);
-        self.wasmix_env(args, &all)
+        let mut cmd = std::process::Command::new(wasmix_bin());
+        cmd.args(args)
+            .env("WASMIX_HOME", self.home())
+            .env("WASMIX_MIXIN_PATH", mixin_dir())
+            .envs(all.iter().copied());
+        cmd
     }
 
     /// Run the CLI with extra environment variables.

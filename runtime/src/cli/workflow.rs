@@ -49,10 +49,9 @@ impl BundleSource for Resolver<'_> {
         let oci = oci_source_for(self.cli, true).map_err(|f| format!("{:#}", f.error))?;
         let reference = match version {
             Some(range) => {
-                let registry = oci
-                    .registry
-                    .as_ref()
-                    .ok_or_else(|| format!("{reference}: a version range needs the registry (not --offline)"))?;
+                let registry = oci.registry.as_ref().ok_or_else(|| {
+                    format!("{reference}: a version range needs the registry (not --offline)")
+                })?;
                 // The range picks the tag: the reference's own tag is a
                 // default Porter ignores when a range is given.
                 let repository = strip_tag(reference);
@@ -231,9 +230,8 @@ fn drive(
     let root = super::bundle::open(cli, &args.bundle, None)?;
     let root_manifest = root.manifest.clone();
     drop(root);
-    let read_root = || {
-        super::actions::inputs(cli, &args, &root_manifest).map_err(|f| format!("{:#}", f.error))
-    };
+    let read_root =
+        || super::actions::inputs(cli, &args, &root_manifest).map_err(|f| format!("{:#}", f.error));
     let text = cli.output == Format::Text && !cli.quiet;
     let executor = Local {
         cli,
@@ -489,7 +487,9 @@ fn cancel(cli: &Cli, id: i64) -> Result<u8, Failure> {
         .into());
     }
     // A live process holding the workflow keeps it; a killed one does not.
-    let lock = home(cli)?.join("running").join(format!("workflow-{id}.lock"));
+    let lock = home(cli)?
+        .join("running")
+        .join(format!("workflow-{id}.lock"));
     if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&lock) {
         if !wasmix::fsutil::try_lock(&f)? {
             return Err(WorkflowError::Busy {
@@ -504,7 +504,11 @@ fn cancel(cli: &Cli, id: i64) -> Result<u8, Failure> {
         &[TaskStatus::Pending, TaskStatus::Failed, TaskStatus::Running],
         TaskStatus::Cancelled,
     )?;
-    store.set_workflow_status(id, WorkflowStatus::Cancelled, Some("cancelled by the operator"))?;
+    store.set_workflow_status(
+        id,
+        WorkflowStatus::Cancelled,
+        Some("cancelled by the operator"),
+    )?;
     println!("workflow {id} cancelled ({n} task(s) will not run)");
     Ok(0)
 }
@@ -598,7 +602,11 @@ pub fn print_plan(graph: &Graph) {
         let names: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
         println!(
             "  level {level}{}: {}",
-            if nodes.len() > 1 { " (in parallel)" } else { "" },
+            if nodes.len() > 1 {
+                " (in parallel)"
+            } else {
+                ""
+            },
             names.join(", ")
         );
         for n in nodes {

@@ -438,7 +438,11 @@ fn difference(
 }
 
 /// The sharing group of dependency `d` (the `i`th of `m`), if it is shared.
-fn sharing_group(d: &Dependency, m: &Manifest, i: usize) -> Result<Option<String>, DependencyError> {
+fn sharing_group(
+    d: &Dependency,
+    m: &Manifest,
+    i: usize,
+) -> Result<Option<String>, DependencyError> {
     match &d.sharing {
         Some(s) if s.mode => match &s.group {
             Some(g) if !g.name.trim().is_empty() => Ok(Some(g.name.clone())),
@@ -480,7 +484,12 @@ fn check_interface(
         .and_then(|p| p.interface.as_ref())
         .map(|i| i.id.clone());
     let mut document = d.bundle.interface.as_ref().and_then(|i| i.document.clone());
-    if let Some(reference) = d.bundle.interface.as_ref().and_then(|i| i.reference.clone()) {
+    if let Some(reference) = d
+        .bundle
+        .interface
+        .as_ref()
+        .and_then(|i| i.reference.clone())
+    {
         let shape = source
             .resolve(&reference, None)
             .map_err(|message| DependencyError::Resolve {
@@ -494,7 +503,8 @@ fn check_interface(
             .extend(shape.parameters.iter().map(|p| p.name.clone()));
         doc.credentials
             .extend(shape.credentials.iter().map(|c| c.name.clone()));
-        doc.outputs.extend(shape.outputs.iter().map(|o| o.name.clone()));
+        doc.outputs
+            .extend(shape.outputs.iter().map(|o| o.name.clone()));
         document = Some(doc);
     }
     let id_matches = match (&wanted_id, &provided) {
@@ -684,12 +694,7 @@ fn check_own_steps(
 /// A node that takes its parent's parameter, where the parent took that
 /// parameter from a sibling's output, must also wait for that sibling.
 fn add_transitive_edges(nodes: &mut BTreeMap<String, Node>) {
-    fn sources(
-        nodes: &BTreeMap<String, Node>,
-        w: &Wire,
-        out: &mut BTreeSet<String>,
-        depth: usize,
-    ) {
+    fn sources(nodes: &BTreeMap<String, Node>, w: &Wire, out: &mut BTreeSet<String>, depth: usize) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -792,9 +797,7 @@ fn decide(
                     }
                 }
                 Some(_) if installed => (Some("upgrade"), Reason::Upgraded),
-                Some(i)
-                    if i.status == InstallationStatus::Failed && i.last_action != "install" =>
-                {
+                Some(i) if i.status == InstallationStatus::Failed && i.last_action != "install" => {
                     (Some("upgrade"), Reason::Upgraded)
                 }
                 _ => (Some("install"), Reason::New),
@@ -811,9 +814,11 @@ fn decide(
                         .into_iter()
                         .filter(|p| !in_graph.contains(p))
                         .filter(|p| {
-                            store.installation(p).ok().flatten().is_some_and(|i| {
-                                i.status != InstallationStatus::Uninstalled
-                            })
+                            store
+                                .installation(p)
+                                .ok()
+                                .flatten()
+                                .is_some_and(|i| i.status != InstallationStatus::Uninstalled)
                         })
                         .collect();
                     if others.is_empty() {
@@ -897,7 +902,11 @@ fn levels(nodes: &mut BTreeMap<String, Node>, root: &str) -> Result<Vec<String>,
     Ok(order.into_iter().map(|(_, id)| id).collect())
 }
 
-fn cycle(nodes: &BTreeMap<String, Node>, remaining: &BTreeSet<String>, root: &str) -> DependencyError {
+fn cycle(
+    nodes: &BTreeMap<String, Node>,
+    remaining: &BTreeSet<String>,
+    root: &str,
+) -> DependencyError {
     // Every remaining node waits on another remaining node: walk until one
     // repeats.
     let mut walk: Vec<String> = vec![remaining.iter().next().cloned().unwrap_or_default()];

@@ -58,6 +58,7 @@ impl Driver for HostDriver {
                 EnvValue::Secret { value, .. } => cmd.env(k, value),
             };
         }
+        die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| DriverError::Spawn {
             program: request.program.clone(),
             source,
@@ -145,3 +146,24 @@ fn read_capped(mut r: impl Read, cap: usize) -> Vec<u8> {
     }
     kept
 }
+
+/// A step's process dies with the wasmix thread that started it: a killed
+/// wasmix (`kill -9`) leaves no step running on, finishing work that a
+/// resumed workflow will run again.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own
+    // attributes; nothing is allocated between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}

@@ -206,9 +206,8 @@ impl Engine<'_> {
                         };
                         // Just in time: the sources are read now, for this
                         // task, and the values live in its thread only.
-                        let rendered = (self.root_inputs)().and_then(|root| {
-                            inputs::for_node(&graph, node, &root, self.store)
-                        });
+                        let rendered = (self.root_inputs)()
+                            .and_then(|root| inputs::for_node(&graph, node, &root, self.store));
                         let attempt = self.store.start_task(id, &node.id, pid)?;
                         on_event(Event::Started {
                             node: &node.id,
@@ -320,7 +319,8 @@ impl Engine<'_> {
         } else {
             (WorkflowStatus::Succeeded, None)
         };
-        self.store.set_workflow_status(id, status, error.as_deref())?;
+        self.store
+            .set_workflow_status(id, status, error.as_deref())?;
         self.store.workflow(id)
     }
 
@@ -338,7 +338,11 @@ impl Engine<'_> {
 
     /// Settle tasks a killed process left `running`: done when the run it
     /// started was recorded as succeeded, pending otherwise.
-    fn recover(&mut self, wf: &Workflow, on_event: &mut dyn FnMut(Event<'_>)) -> Result<(), WorkflowError> {
+    fn recover(
+        &mut self,
+        wf: &Workflow,
+        on_event: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), WorkflowError> {
         for t in wf.tasks.iter().filter(|t| t.status == TaskStatus::Running) {
             let action = t.action.as_deref().unwrap_or_default();
             let found = self
@@ -349,8 +353,13 @@ impl Engine<'_> {
                     if let Some(node) = wf.graph.node(&t.node) {
                         self.linked(node)?;
                     }
-                    self.store
-                        .finish_task(wf.id, &t.node, TaskStatus::Succeeded, Some(run_id), None)?;
+                    self.store.finish_task(
+                        wf.id,
+                        &t.node,
+                        TaskStatus::Succeeded,
+                        Some(run_id),
+                        None,
+                    )?;
                     TaskStatus::Succeeded
                 }
                 other => {

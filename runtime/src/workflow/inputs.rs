@@ -39,9 +39,17 @@ pub fn outputs_of(store: &Store, installation: &str) -> Result<Outputs, String> 
 }
 
 impl Renderer<'_> {
-    fn value(&self, ctx: &Node, kind: Kind, name: &str, depth: usize) -> Result<Option<String>, String> {
+    fn value(
+        &self,
+        ctx: &Node,
+        kind: Kind,
+        name: &str,
+        depth: usize,
+    ) -> Result<Option<String>, String> {
         if depth > MAX_DEPTH {
-            return Err(format!("wiring of {name:?} refers through more than {MAX_DEPTH} bundles"));
+            return Err(format!(
+                "wiring of {name:?} refers through more than {MAX_DEPTH} bundles"
+            ));
         }
         if ctx.id == self.graph.root {
             return Ok(match kind {
@@ -109,19 +117,28 @@ impl Renderer<'_> {
 /// The inputs of `node`'s task: `root` (the operator's values) for the
 /// root, rendered wiring for a dependency; with the outputs of its own
 /// dependencies either way.
-pub fn for_node(graph: &Graph, node: &Node, root: &Inputs, store: &Store) -> Result<Inputs, String> {
+pub fn for_node(
+    graph: &Graph,
+    node: &Node,
+    root: &Inputs,
+    store: &Store,
+) -> Result<Inputs, String> {
     let r = Renderer { graph, root, store };
     let mut inputs = if node.id == graph.root {
         root.clone()
     } else {
         let mut i = Inputs::default();
         for (k, w) in &node.parameters {
-            i.parameters
-                .insert(k.clone(), r.render(w, 0).map_err(|e| format!("parameter {k}: {e}"))?);
+            i.parameters.insert(
+                k.clone(),
+                r.render(w, 0).map_err(|e| format!("parameter {k}: {e}"))?,
+            );
         }
         for (k, w) in &node.credentials {
-            i.credentials
-                .insert(k.clone(), r.render(w, 0).map_err(|e| format!("credential {k}: {e}"))?);
+            i.credentials.insert(
+                k.clone(),
+                r.render(w, 0).map_err(|e| format!("credential {k}: {e}"))?,
+            );
         }
         i
     };

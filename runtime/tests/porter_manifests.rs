@@ -88,8 +88,8 @@ fn parameters_sources_dependencies_and_custom() {
     assert_eq!(m.custom["foo"].as_str(), Some("bar"));
     assert_eq!(m.required.len(), 2);
     assert_eq!(
-        m.dependencies.unwrap().requires[0].credentials["password"].as_str(),
-        Some("mcstuffins")
+        m.dependencies.unwrap().requires[0].credentials["password"].0,
+        "mcstuffins"
     );
 }
 

@@ -9,8 +9,12 @@ use wasmix_e2e::{repo_root, Sandbox};
 
 /// Porter refuses it too (its invalid-manifest fixtures, exec-101).
 const PORTER_REFUSES: &str = "Porter refuses it too";
-/// Dependencies: the dependencies-as-workflows issue.
-const WASMIX_DEPS: &str = "wasmix limitation: dependencies are not run yet";
+/// Promoting a dependency's outputs to the parent's (`outputs:` on a
+/// dependency): not built yet.
+const WASMIX_PROMOTED: &str = "wasmix limitation: dependency outputs are not promoted yet";
+/// The fixture wires a value to something its bundle does not declare;
+/// Porter's static check misses it, wasmix refuses it before anything runs.
+const DANGLING_WIRING: &str = "wiring names something undeclared";
 /// Porter's invocation image: a path there has no place in wasmix.
 const NO_INVOCATION_IMAGE: &str = "wasmix limitation: no invocation image";
 /// Porter 1.3's build-time file downloads.
@@ -30,14 +34,8 @@ enum Expect {
 use Expect::*;
 
 const MANIFESTS: &[(&str, Expect)] = &[
-    (
-        "build/testdata/bundles/diamond-app/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
-    (
-        "build/testdata/bundles/diamond-top/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
+    ("build/testdata/bundles/diamond-app/porter.yaml", Ok),
+    ("build/testdata/bundles/diamond-top/porter.yaml", Ok),
     ("build/testdata/bundles/mysql-interface/porter.yaml", Ok),
     ("build/testdata/bundles/mysql/porter.yaml", Ok),
     (
@@ -48,39 +46,30 @@ const MANIFESTS: &[(&str, Expect)] = &[
     ("build/testdata/bundles/wiring-infra/porter.yaml", Ok),
     (
         "build/testdata/bundles/wiring-top-dangling/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("requires no dependency \"doesnotexist\"", PORTER_REFUSES),
     ),
-    (
-        "build/testdata/bundles/wiring-top/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
-    (
-        "build/testdata/bundles/wordpress/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
+    ("build/testdata/bundles/wiring-top/porter.yaml", Ok),
+    ("build/testdata/bundles/wordpress/porter.yaml", Ok),
     (
         "build/testdata/bundles/wordpressv2-interface-missing/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Ok,
     ),
     (
         "build/testdata/bundles/wordpressv2-interface-reference/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Ok,
     ),
     (
         "build/testdata/bundles/wordpressv2-interface/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Ok,
     ),
-    (
-        "build/testdata/bundles/wordpressv2/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
+    ("build/testdata/bundles/wordpressv2/porter.yaml", Ok),
     (
         "pkg/cnab/config-adapter/testdata/porter-with-deps.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("exec-101", PORTER_REFUSES),
     ),
     (
         "pkg/cnab/config-adapter/testdata/porter-with-depsv2.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("declares no parameter \"db_collation\"", DANGLING_WIRING),
     ),
     (
         "pkg/cnab/config-adapter/testdata/porter-with-parameters.yaml",
@@ -92,11 +81,11 @@ const MANIFESTS: &[(&str, Expect)] = &[
     ),
     (
         "pkg/cnab/config-adapter/testdata/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("exec-101", PORTER_REFUSES),
     ),
     (
         "pkg/manifest/testdata/bundles/mysql/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("unknown field `replace`", NOT_IN_SCHEMA),
     ),
     (
         "pkg/manifest/testdata/bundles/nginx/porter.yaml",
@@ -121,24 +110,21 @@ const MANIFESTS: &[(&str, Expect)] = &[
     ("pkg/manifest/testdata/porter-with-custom-metadata.yaml", Ok),
     (
         "pkg/manifest/testdata/porter-with-deps.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("required extensions are not supported", NO_INVOCATION_IMAGE),
     ),
     (
         "pkg/manifest/testdata/porter-with-persistent-params.yaml",
         Refused("exec-101", PORTER_REFUSES),
     ),
-    (
-        "pkg/manifest/testdata/porter-with-templating.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
+    ("pkg/manifest/testdata/porter-with-templating.yaml", Ok),
     (
         "pkg/manifest/testdata/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("required extensions are not supported", NO_INVOCATION_IMAGE),
     ),
     ("pkg/mixin/query/testdata/porter.yaml", NeedsMixin("az")),
     (
         "pkg/porter/testdata/porter-with-dependencies.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("must be under /cnab/app", NO_INVOCATION_IMAGE),
     ),
     ("pkg/porter/testdata/porter-with-file-param.yaml", Ok),
     (
@@ -209,7 +195,7 @@ const MANIFESTS: &[(&str, Expect)] = &[
     ),
     (
         "tests/integration/testdata/bundles/bundle-with-samenamedeps-lint-error/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("another dependency is named \"samename\"", PORTER_REFUSES),
     ),
     (
         "tests/integration/testdata/bundles/bundle-with-sensitive-data/porter.yaml",
@@ -272,21 +258,15 @@ const MANIFESTS: &[(&str, Expect)] = &[
     ("tests/testdata/myapp/porter.yaml", Ok),
     (
         "tests/testdata/mybuns/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("required extensions are not supported", NO_INVOCATION_IMAGE),
     ),
     ("tests/testdata/mydb/porter.yaml", Ok),
     (
         "tests/testdata/myenv/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
+        Refused("promoting a dependency's outputs", WASMIX_PROMOTED),
     ),
-    (
-        "tests/testdata/myinfra/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
-    (
-        "tests/testdata/mysqldb/porter.yaml",
-        Refused("dependencies are not supported", WASMIX_DEPS),
-    ),
+    ("tests/testdata/myinfra/porter.yaml", Ok),
+    ("tests/testdata/mysqldb/porter.yaml", Ok),
 ];
 
 #[test]

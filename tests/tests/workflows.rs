@@ -372,6 +372,16 @@ fn a_failed_task_leaves_the_rest_and_retry_finishes_the_workflow() {
         .expect_stderr("nothing left to run");
 }
 
+/// A child process killed (SIGKILL) and reaped however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Kill the real process when `when` holds of the workflow, resume, and
 /// check no task that had succeeded ran again.
 fn kill_and_resume(when: &str, ready: fn(&Value) -> bool) {
@@ -380,12 +390,13 @@ fn kill_and_resume(when: &str, ready: fn(&Value) -> bool) {
     let c = Counters::new();
     let a = diamond(&sb, &reg, &c, "1");
     let policy = reg.trust().policy;
-    let mut child = sb
-        .command_at(&reg.addr, Some(&policy), &["install", &a, "-i", "a"], &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn wasmix");
+    let mut child = Killed(
+        sb.command_at(&reg.addr, Some(&policy), &["install", &a, "-i", "a"], &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn wasmix"),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let before = loop {
         assert!(Instant::now() < deadline, "{when}: never reached");
@@ -393,8 +404,8 @@ fn kill_and_resume(when: &str, ready: fn(&Value) -> bool) {
         if run.code() == 0 {
             let wf: Value = serde_json::from_str(&run.stdout()).unwrap();
             if ready(&wf) {
-                child.kill().expect("kill -9");
-                child.wait().unwrap();
+                child.0.kill().expect("kill -9");
+                child.0.wait().unwrap();
                 break wf;
             }
         }

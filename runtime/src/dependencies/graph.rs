@@ -246,6 +246,12 @@ pub fn solve(
     let mut queue = VecDeque::from([root.installation.to_string()]);
     while let Some(pid) = queue.pop_front() {
         let pm = manifests[&pid].clone();
+        if let Some((path, message)) = super::lint(&pm).into_iter().next() {
+            return Err(invalid(
+                pm.source.locate(&path),
+                format!("{path}: {message}"),
+            ));
+        }
         let Some(deps) = pm.dependencies.as_ref() else {
             continue;
         };

@@ -12,9 +12,11 @@
 //! workflow and runs it.
 
 pub mod graph;
+pub mod lint;
 pub mod wiring;
 
 pub use graph::{solve, BundleSource, Graph, Node, Reason, ResolvedBundle, Root, Wire};
+pub use lint::lint;
 
 /// Why a dependency graph could not be solved. Every variant names where
 /// in which manifest, and the path through the graph.

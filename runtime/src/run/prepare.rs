@@ -108,6 +108,13 @@ impl Runtime {
                     u.message
                 )
             })
+            .chain(
+                crate::dependencies::lint(manifest)
+                    .into_iter()
+                    .map(|(path, message)| {
+                        format!("{}: {path}: {message}", manifest.source.locate(&path))
+                    }),
+            )
             .collect();
         problems.extend(check_parameters(manifest));
         problems.extend(check_outputs(manifest));

@@ -35,6 +35,20 @@ pub struct Lock {
     pub mixins: BTreeMap<String, LockedMixin>,
     /// Per action, per step path (`install[0].exec`), the capabilities granted.
     pub grants: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// Dependency bundles as last resolved: `REFERENCE` or `REFERENCE RANGE`
+    /// (as the manifests write them) → `registry/repo@sha256:…`. The next
+    /// solve uses these digests, so it needs no tag lookup and works
+    /// offline from the cache.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
+}
+
+/// The key a dependency's resolution is locked under.
+pub fn dependency_key(reference: &str, version: Option<&str>) -> String {
+    match version {
+        Some(range) => format!("{reference} {range}"),
+        None => reference.to_string(),
+    }
 }
 
 /// Why the lock check failed.
@@ -102,6 +116,7 @@ impl Lock {
             bundle: manifest.name.clone(),
             mixins: BTreeMap::new(),
             grants,
+            dependencies: BTreeMap::new(),
         }
     }
 
@@ -179,6 +194,10 @@ pub fn check_at(
     let path = path.to_path_buf();
     let mut current = Lock::of(manifest, plans);
     current.mixins = pins.clone();
+    // Dependency pins are the workflow's to write; a grants check keeps them.
+    current.dependencies = previous
+        .map(|old| old.dependencies.clone())
+        .unwrap_or_default();
     if let Some(old) = previous {
         if old == &current {
             return Ok(());
@@ -192,11 +211,32 @@ pub fn check_at(
             });
         }
     }
+    write_at(&path, &current)
+}
+
+/// Record the dependency pins a successful workflow resolved, in the lock
+/// file at `path` (which its root's run has written).
+pub fn record_dependencies(
+    path: &std::path::Path,
+    pins: &BTreeMap<String, String>,
+) -> Result<(), LockError> {
+    let Some(mut lock) = read_at(path)? else {
+        return Ok(());
+    };
+    if &lock.dependencies == pins {
+        return Ok(());
+    }
+    lock.dependencies = pins.clone();
+    write_at(path, &lock)
+}
+
+fn write_at(path: &std::path::Path, current: &Lock) -> Result<(), LockError> {
+    let path = path.to_path_buf();
     let file_err = |message: String| LockError::File {
         path: path.clone(),
         message,
     };
-    let text = serde_yaml::to_string(&current).map_err(|e| file_err(e.to_string()))?;
+    let text = serde_yaml::to_string(current).map_err(|e| file_err(e.to_string()))?;
     let header = "# Written by wasmix: the capabilities each step was granted when last accepted.\n# Commit it; wasmix stops when porter.yaml grants more than this records.\n";
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_err(e.to_string()))?;

@@ -929,7 +929,7 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
         "customActions",
         "honoured: stateless custom actions (run/steps.rs)",
     ),
-    ("dependencies", "refused"),
+    ("dependencies", "solved and run as a workflow (docs/workflows.md)"),
     ("description", "metadata"),
     ("dockerfile", "warned"),
     ("images", "honoured: ${ bundle.images.* } templates"),
@@ -1012,9 +1012,9 @@ const PORTER_FIELDS: &[(&str, &str)] = &[
     ),
     ("image.size", "metadata"),
     ("image.tag", "honoured: ${ bundle.images.NAME.tag }"),
-    ("dependency.bundle", "refused (with dependencies)"),
-    ("dependency.name", "refused (with dependencies)"),
-    ("dependency.parameters", "refused (with dependencies)"),
+    ("dependency.bundle", "resolved from its registry (docs/workflows.md)"),
+    ("dependency.name", "names the dependency's node and bundle.dependencies.NAME"),
+    ("dependency.parameters", "rendered when its task starts"),
     ("maintainer.email", "metadata"),
     ("maintainer.name", "metadata"),
     ("maintainer.url", "metadata"),
@@ -1071,7 +1071,7 @@ fn every_field_of_porters_manifest_schema_is_honoured_or_refused() {
     let sb = Sandbox::new();
     let base = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\nuninstall:\n  - exec:\n      command: echo\n";
     for (extra, want) in [
-        ("dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n", "dependencies: dependencies are not supported"),
+        ("dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n      outputs:\n        url: x\n", "dependencies.requires[0].outputs: promoting a dependency's outputs"),
         ("required:\n  - docker\n", "required: required extensions are not supported"),
         ("credentials:\n  - name: k\n    path: /cnab/app/../etc/k\n", "credentials[0].path: credential \"k\""),
         ("parameters:\n  - name: p\n    type: file\n", "parameters[0]: no destination path supplied for parameter p"),

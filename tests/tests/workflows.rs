@@ -529,3 +529,30 @@ fn a_cycle_and_wiring_to_an_undeclared_output_are_refused_before_anything_runs()
         .expect_code(0)
         .expect_stdout("no workflows");
 }
+
+#[test]
+fn the_lock_pins_resolved_dependencies_so_the_next_solve_is_identical() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let c = Counters::new();
+    let d = publish(&sb, &reg, &node(&sb, &c, "d", "", "-", "0"), "d");
+    let deps = requires(&[("d", &d, "")]);
+    let root = node(&sb, &c, "r", &deps, "-", "0");
+    let root_arg = root.to_str().unwrap();
+    w(&sb, &reg, &["install", root_arg]).expect_code(0);
+    let lock = std::fs::read_to_string(root.join("wasmix.lock")).unwrap();
+    let first = task(&show(&sb, &reg, "1"), "r-d")["bundle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(lock.contains(&first), "{lock}");
+
+    // The tag moves to a new build; the lock keeps the one that was run.
+    let moved = node(&sb, &c, "d", "", "moved", "0");
+    assert_eq!(publish(&sb, &reg, &moved, "d"), d);
+    w(&sb, &reg, &["uninstall", root_arg]).expect_code(0);
+    w(&sb, &reg, &["install", root_arg]).expect_code(0);
+    let again = show(&sb, &reg, "3");
+    assert_eq!(task(&again, "r-d")["bundle"].as_str().unwrap(), first);
+    assert_eq!(c.lines("r-d").last().unwrap(), "install -");
+}

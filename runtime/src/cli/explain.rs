@@ -60,12 +60,7 @@ pub fn explain(cli: &Cli, bundle: &BundleArg, only: Option<&str>) -> Result<u8, 
     // against the registry and the installations that exist.
     let graph = if super::workflow::has_dependencies(&opened.manifest) {
         let name = opened.manifest.name.clone();
-        Some(super::workflow::solve(
-            cli,
-            &opened,
-            &name,
-            only.unwrap_or("install"),
-        )?)
+        Some(super::workflow::solve(cli, &opened, &name, only.unwrap_or("install"))?.graph)
     } else {
         None
     };

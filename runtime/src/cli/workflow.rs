@@ -8,6 +8,7 @@ use super::output::print_json;
 use super::{bad_input, home, oci_source_for, open_store, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use wasmix::bundle::{self, artifact::Caps};
 use wasmix::dependencies::{self, BundleSource, Graph, ResolvedBundle, Root};
 use wasmix::manifest::Manifest;
@@ -40,15 +41,25 @@ pub fn has_dependencies(m: &Manifest) -> bool {
 
 /// Dependencies resolved through the registry, the trust policy and the
 /// cache, as `wasmix install REF` resolves a bundle.
+/// Digests the root's lock pins are used as they are: no tag lookup, and
+/// from the cache when offline.
 struct Resolver<'a> {
     cli: &'a Cli,
+    /// From the root's lock: key → pinned reference.
+    locked: BTreeMap<String, String>,
+    /// What this solve resolved, for the lock once the workflow succeeds.
+    resolved: std::cell::RefCell<BTreeMap<String, String>>,
 }
 
 impl BundleSource for Resolver<'_> {
     fn resolve(&self, reference: &str, version: Option<&str>) -> Result<ResolvedBundle, String> {
-        let oci = oci_source_for(self.cli, true).map_err(|f| format!("{:#}", f.error))?;
-        let reference = match version {
-            Some(range) => {
+        let key = wasmix::lock::dependency_key(reference, version);
+        let locked = self.locked.get(&key);
+        let oci =
+            oci_source_for(self.cli, locked.is_none()).map_err(|f| format!("{:#}", f.error))?;
+        let reference = match (locked, version) {
+            (Some(pinned), _) => pinned.clone(),
+            (None, Some(range)) => {
                 let registry = oci.registry.as_ref().ok_or_else(|| {
                     format!("{reference}: a version range needs the registry (not --offline)")
                 })?;
@@ -57,7 +68,7 @@ impl BundleSource for Resolver<'_> {
                 let repository = strip_tag(reference);
                 bundle::version::resolve(registry, &repository, range).map_err(|e| e.to_string())?
             }
-            None => reference.to_string(),
+            (None, None) => reference.to_string(),
         };
         let fetched =
             bundle::fetch(&oci, &reference, Caps::default()).map_err(|e| e.to_string())?;
@@ -71,10 +82,9 @@ impl BundleSource for Resolver<'_> {
         ));
         manifest.source.show_as(shown.clone());
         manifest.file = shown;
-        Ok(ResolvedBundle {
-            pinned: fetched.pinned_reference(),
-            manifest,
-        })
+        let pinned = fetched.pinned_reference();
+        self.resolved.borrow_mut().insert(key, pinned.clone());
+        Ok(ResolvedBundle { pinned, manifest })
     }
 }
 
@@ -103,10 +113,14 @@ struct Sources {
     driver: String,
     pull: String,
     accept_capabilities: bool,
+    /// The root's lock file, and the dependency pins to record in it when
+    /// the workflow succeeds.
+    lock: Option<std::path::PathBuf>,
+    pins: BTreeMap<String, String>,
 }
 
 impl Sources {
-    fn of(args: &ActionArgs, root_bundle: &str) -> Sources {
+    fn of(args: &ActionArgs, root_bundle: &str, solved: &Solved) -> Sources {
         let name = |v: Option<clap::builder::PossibleValue>| {
             v.map(|p| p.get_name().to_string()).unwrap_or_default()
         };
@@ -120,6 +134,8 @@ impl Sources {
             driver: name(args.how.driver.to_possible_value()),
             pull: name(args.how.pull.to_possible_value()),
             accept_capabilities: args.how.accept_capabilities,
+            lock: Some(solved.lock.clone()),
+            pins: solved.pins.clone(),
         }
     }
 
@@ -159,13 +175,24 @@ fn root_bundle(opened: &Opened) -> Result<String, Failure> {
     })
 }
 
-/// Solve the graph of the bundle `opened` for `action` on `installation`.
+/// A solved graph, with what its solve resolved and the lock it goes in.
+pub struct Solved {
+    /// The graph.
+    pub graph: Graph,
+    /// The root's lock file.
+    lock: std::path::PathBuf,
+    /// Dependency pins this solve used.
+    pins: BTreeMap<String, String>,
+}
+
+/// Solve the graph of the bundle `opened` for `action` on `installation`,
+/// with the dependency pins of the root's lock.
 pub fn solve(
     cli: &Cli,
     opened: &Opened,
     installation: &str,
     action: &str,
-) -> Result<Graph, Failure> {
+) -> Result<Solved, Failure> {
     let store = open_store(cli)?;
     let root = Root {
         installation,
@@ -173,7 +200,23 @@ pub fn solve(
         manifest: &opened.manifest,
         action,
     };
-    Ok(dependencies::solve(&root, &Resolver { cli }, &store)?)
+    let lock = match &opened.fetched {
+        Some(_) => super::bundle::installation_lock(cli, installation)?,
+        None => opened.manifest.dir.join(wasmix::lock::LOCK_FILE),
+    };
+    let resolver = Resolver {
+        cli,
+        locked: wasmix::lock::read_at(&lock)?
+            .map(|l| l.dependencies)
+            .unwrap_or_default(),
+        resolved: Default::default(),
+    };
+    let graph = dependencies::solve(&root, &resolver, &store)?;
+    Ok(Solved {
+        graph,
+        lock,
+        pins: resolver.resolved.into_inner(),
+    })
 }
 
 /// `install | upgrade | uninstall | invoke` of a bundle with dependencies:
@@ -196,10 +239,11 @@ pub fn start(
     // Read every source once now, so a missing file or variable stops
     // the workflow before anything runs; each task reads them again.
     super::actions::inputs(cli, args, &opened.manifest)?;
-    let graph = solve(cli, opened, installation, action)?;
-    let sources = Sources::of(args, &root_bundle(opened)?);
+    let solved = solve(cli, opened, installation, action)?;
+    let graph = &solved.graph;
+    let sources = Sources::of(args, &root_bundle(opened)?, &solved);
     let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&sources)?);
-    let id = open_store(cli)?.create_workflow(&graph, &bytes)?;
+    let id = open_store(cli)?.create_workflow(graph, &bytes)?;
     let text = cli.output == Format::Text && !cli.quiet;
     if text {
         println!(
@@ -279,6 +323,12 @@ fn drive(
         }
     };
     let wf = engine.run(id, &executor, &mut on_event)?;
+    // The next solve resolves identically, offline if need be.
+    if let (WorkflowStatus::Succeeded, Some(lock), false) =
+        (wf.status, &sources.lock, wf.action == "uninstall")
+    {
+        wasmix::lock::record_dependencies(lock, &sources.pins)?;
+    }
     if cli.output == Format::Json {
         print_json(&wf)?;
     } else if !cli.quiet {

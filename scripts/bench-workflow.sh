@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# A dependency graph run as a workflow, timed from the workflow's own
+# records: 16 bundles in 4 levels of 4 (each level requires every bundle of
+# the level below, all shared in one group, so each is one installation),
+# plus the root that requires the top level. Each step sleeps WORK seconds.
+# Reports, over RUNS installs from a fresh home each:
+#   - span: first task start to last task end;
+#   - critical path: the sum over levels of the longest task of the level
+#     (what a perfect scheduler with enough slots could reach);
+#   - span / critical path (target <= 1.1 with --parallel 4);
+#   - per-task overhead: the gap between a task's start and the end of the
+#     last task it waited for (persistence, input rendering, scheduling).
+#   scripts/bench-workflow.sh [RUNS] [WORK]
+# Needs Debian's docker-registry, the mixins built (`make mixins`) and
+# WASMIX_BIN (default: the debug build).
+set -euo pipefail
+runs=${1:-5}
+work_s=${2:-0.5}
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+bin=${WASMIX_BIN:-$target/debug/wasmix}
+mixins=${WASMIX_MIXIN_PATH:-${MIXIN_TARGET:-$root/mixins-wasm/target}/wasm32-wasip2/release}
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+addr=127.0.0.1:$port
+cat > "$work/registry.yml" <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/data}}
+http: {addr: $addr}
+YML
+docker-registry serve "$work/registry.yml" > /dev/null 2>&1 &
+registry=$!
+trap 'kill $registry 2>/dev/null; rm -rf "$work"' EXIT
+until (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; do sleep 0.05; done
+
+export WASMIX_INSECURE_REGISTRIES=$addr COSIGN_PASSWORD=bench WASMIX_MIXIN_PATH=$mixins
+export DOCKER_CONFIG=$work/docker
+(cd "$work" && WASMIX_HOME=$work/author "$bin" key generate >/dev/null 2>&1)
+printf 'scopes:\n  - scope: %s/*\n    authorities:\n      - key: %s/cosign.pub\n' "$addr" "$work" > "$work/trust.yaml"
+export WASMIX_TRUST_POLICY=$work/trust.yaml
+
+bundle() { # bundle NAME DEPS...: write and publish a no-op bundle requiring DEPS
+  local name=$1; shift
+  local dir=$work/src/$name
+  mkdir -p "$dir"
+  {
+    printf 'schemaVersion: 1.1.0\nname: %s\nversion: 0.1.0\nmixins: [exec]\n' "$name"
+    if [ $# -gt 0 ]; then
+      printf 'dependencies:\n  requires:\n'
+      for d in "$@"; do
+        printf '    - name: %s\n      bundle:\n        reference: %s/bench/%s:v0.1.0\n      sharing:\n        mode: true\n        group: {name: bench}\n' "$d" "$addr" "$d"
+      done
+    fi
+    printf 'install:\n  - exec:\n      command: sleep\n      arguments: ["%s"]\n      grants: {commands: [sleep]}\n' "$work_s"
+    printf 'uninstall:\n  - exec:\n      command: "true"\n      grants: {commands: ["true"]}\n'
+  } > "$dir/porter.yaml"
+  WASMIX_HOME=$work/author "$bin" publish "$dir" "$addr/bench/$name:v0.1.0" --sign --key "$work/cosign.key" >/dev/null
+}
+below=()
+for level in 0 1 2 3; do
+  this=()
+  for i in 0 1 2 3; do
+    bundle "n$level$i" "${below[@]}"
+    this+=("n$level$i")
+  done
+  below=("${this[@]}")
+done
+bundle top "${below[@]}"
+
+for r in $(seq 1 "$runs"); do
+  home=$work/home$r
+  start=$(date +%s%N)
+  WASMIX_HOME=$home "$bin" --quiet install "$addr/bench/top:v0.1.0" -i top --parallel 4 >/dev/null
+  end=$(date +%s%N)
+  WASMIX_HOME=$home "$bin" workflow show 1 --output json > "$work/wf$r.json"
+  python3 - "$work/wf$r.json" $(( (end - start) / 1000000 )) <<'PY'
+import json, sys
+wf = json.load(open(sys.argv[1]))
+command_ms = int(sys.argv[2])
+tasks = {t["node"]: t for t in wf["tasks"]}
+ran = [t for t in tasks.values() if t["started_ms"] is not None]
+span = max(t["finished_ms"] for t in ran) - min(t["started_ms"] for t in ran)
+levels = {}
+for t in ran:
+    d = t["finished_ms"] - t["started_ms"]
+    levels[t["level"]] = max(levels.get(t["level"], 0), d)
+critical = sum(levels.values())
+gaps = []
+for t in ran:
+    if t["after"]:
+        ready = max(tasks[a]["finished_ms"] for a in t["after"])
+        gaps.append(t["started_ms"] - ready)
+gaps.sort()
+print(f"nodes={len(ran)} command_ms={command_ms} span_ms={span} critical_path_ms={critical} "
+      f"ratio={span/critical:.3f} gap_ms_median={gaps[len(gaps)//2]} gap_ms_max={gaps[-1]}")
+PY
+done

@@ -26,21 +26,6 @@ pub fn unsupported(m: &Manifest) -> Vec<Unsupported> {
             message: message.to_string(),
         })
     };
-    for (i, d) in m
-        .dependencies
-        .iter()
-        .flat_map(|d| d.requires.iter())
-        .enumerate()
-    {
-        if !d.outputs.is_empty() {
-            refuse(
-                format!("dependencies.requires[{i}].outputs"),
-                "promoting a dependency's outputs to the bundle's (`outputs:` on a dependency) is \
-                 not supported yet: read them in a step as ${ bundle.dependencies.NAME.outputs.OUT } \
-                 and declare the bundle output there",
-            );
-        }
-    }
     if !m.required.is_empty() {
         refuse(
             "required".into(),
@@ -74,9 +59,5 @@ mod tests {
              dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n"
         );
         assert_eq!(paths(&text), ["required"]);
-        let promoted = format!(
-            "{HEAD}dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n      outputs:\n        url: x\n"
-        );
-        assert_eq!(paths(&promoted), ["dependencies.requires[0].outputs"]);
     }
 }

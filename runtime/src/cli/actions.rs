@@ -174,6 +174,7 @@ pub fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Input
         parameters: super::sets::values(cli, SetKind::Parameter, &args.parameter_sets)?,
         credentials: super::sets::values(cli, SetKind::Credential, &args.credential_sets)?,
         dependency_outputs: BTreeMap::new(),
+        promoted_outputs: BTreeMap::new(),
     };
     for (name, value) in parse_pairs(&args.params, "param")? {
         let file = manifest

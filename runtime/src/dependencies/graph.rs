@@ -63,6 +63,19 @@ pub struct Wire {
     pub mustache: bool,
 }
 
+/// An output a dependency promotes to the node that requires it
+/// (`outputs:` on a dependency): rendered when that node's task starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promoted {
+    /// The template as written: `outputs.NAME` is the dependency's own.
+    pub template: String,
+    /// The dependency's node.
+    pub from: String,
+    /// `{{ }}` delimiters.
+    #[serde(default)]
+    pub mustache: bool,
+}
+
 /// Why a node is in the plan, and what happens to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "reason")]
@@ -138,6 +151,9 @@ pub struct Node {
     pub defaults: BTreeMap<String, String>,
     /// Its own dependencies: name in its manifest → node.
     pub dependencies: BTreeMap<String, String>,
+    /// Outputs its dependencies promote to it, by output name.
+    #[serde(default)]
+    pub promoted: BTreeMap<String, Promoted>,
     /// Nodes that must finish before it starts.
     pub after: BTreeSet<String>,
     /// Its topological level: every node of a level may run in parallel.
@@ -237,6 +253,7 @@ pub fn solve(
             credentials: BTreeMap::new(),
             defaults: defaults(m),
             dependencies: BTreeMap::new(),
+            promoted: BTreeMap::new(),
             after: BTreeSet::new(),
             level: 0,
         },
@@ -362,6 +379,7 @@ pub fn solve(
                         credentials,
                         defaults: defaults(dm),
                         dependencies: BTreeMap::new(),
+                        promoted: BTreeMap::new(),
                         after: BTreeSet::new(),
                         level: 0,
                     },
@@ -369,8 +387,37 @@ pub fn solve(
                 manifests.insert(id.clone(), resolved.manifest);
                 queue.push_back(id.clone());
             }
+            // Outputs it promotes to the parent: its own must exist.
+            let own = &manifests[&id];
+            for (k, v) in &d.outputs {
+                let delims = Delimiters::of(&pm);
+                for r in super::wiring::promoted_refs(&v.0, delims).unwrap_or_default() {
+                    if let Ref::Own(o) = r {
+                        if !own.outputs.iter().any(|x| x.name == o) {
+                            return Err(invalid(
+                                pm.source.locate(&format!("{entry}.outputs.{k}")),
+                                format!(
+                                    "{path}: bundle {} declares no output {o:?} (it declares: {})",
+                                    own.name,
+                                    list(own.outputs.iter().map(|x| x.name.as_str()))
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
             let parent = nodes.get_mut(&pid).expect("parent node exists");
             parent.dependencies.insert(d.name.clone(), id.clone());
+            for (k, v) in &d.outputs {
+                parent.promoted.insert(
+                    k.clone(),
+                    Promoted {
+                        template: v.0.clone(),
+                        from: id.clone(),
+                        mustache: pm.uses_mustache_delimiters(),
+                    },
+                );
+            }
             parent.after.insert(id);
         }
         check_wiring(&pid, &pm, &mut nodes, &manifests, root.installation)?;
@@ -729,7 +776,7 @@ fn add_transitive_edges(nodes: &mut BTreeMap<String, Node>) {
                         sources(nodes, w2, out, depth + 1);
                     }
                 }
-                Ref::Metadata(_) => {}
+                Ref::Metadata(_) | Ref::Own(_) => {}
             }
         }
     }

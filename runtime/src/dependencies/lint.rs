@@ -4,7 +4,7 @@
 //! and every action run these; the solve checks the rest against the
 //! resolved bundles.
 
-use super::wiring::{refs, Ref};
+use super::wiring::{promoted_refs, refs, Ref};
 use crate::manifest::Manifest;
 use crate::template::Delimiters;
 use std::collections::BTreeSet;
@@ -55,6 +55,7 @@ pub fn lint(m: &Manifest) -> Vec<(String, String)> {
             };
             for r in found {
                 let problem = match r {
+                    Ref::Own(_) => None,
                     Ref::Parameter(p) if !m.parameters.iter().any(|x| x.name == p) => {
                         Some(format!("the bundle declares no parameter {p:?}"))
                     }
@@ -75,6 +76,43 @@ pub fn lint(m: &Manifest) -> Vec<(String, String)> {
                 };
                 if let Some(p) = problem {
                     out.push((path.clone(), p));
+                }
+            }
+        }
+    }
+    for (i, d) in deps.requires.iter().enumerate() {
+        for (k, v) in &d.outputs {
+            let path = format!("dependencies.requires[{i}].outputs.{k}");
+            if !m.outputs.iter().any(|o| &o.name == k) {
+                out.push((
+                    path.clone(),
+                    format!("the bundle declares no output {k:?} for the dependency to promote; declare it under `outputs`"),
+                ));
+            }
+            match promoted_refs(&v.0, delims) {
+                Err(e) => out.push((path, e)),
+                Ok(found) => {
+                    for r in found {
+                        let problem = match r {
+                            Ref::Parameter(p) if !m.parameters.iter().any(|x| x.name == p) => {
+                                Some(format!("the bundle declares no parameter {p:?}"))
+                            }
+                            Ref::Credential(c) if !m.credentials.iter().any(|x| x.name == c) => {
+                                Some(format!("the bundle declares no credential {c:?}"))
+                            }
+                            Ref::Output { dependency, .. }
+                                if !names.contains(dependency.as_str()) =>
+                            {
+                                Some(format!(
+                                    "bundle.dependencies.{dependency}: the bundle requires no dependency {dependency:?}"
+                                ))
+                            }
+                            _ => None,
+                        };
+                        if let Some(p) = problem {
+                            out.push((path.clone(), p));
+                        }
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@ pub mod graph;
 pub mod lint;
 pub mod wiring;
 
-pub use graph::{solve, BundleSource, Graph, Node, Reason, ResolvedBundle, Root, Wire};
+pub use graph::{solve, BundleSource, Graph, Node, Promoted, Reason, ResolvedBundle, Root, Wire};
 pub use lint::lint;
 
 /// Why a dependency graph could not be solved. Every variant names where

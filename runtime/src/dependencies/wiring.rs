@@ -25,6 +25,9 @@ pub enum Ref {
     },
     /// The parent's name, version or installation name.
     Metadata(String),
+    /// `outputs.NAME`: an output of the dependency itself, in the
+    /// templates of outputs it promotes to its parent.
+    Own(String),
 }
 
 /// Every variable `template` names, or the first it cannot name, with what
@@ -34,6 +37,21 @@ pub fn refs(template: &str, delims: Delimiters) -> Result<Vec<Ref>, String> {
     crate::template::references(&value, delims)
         .into_iter()
         .map(|name| classify(&name))
+        .collect()
+}
+
+/// Like [`refs`], for the template of an output a dependency promotes to
+/// its parent: it may also name `outputs.NAME`, the dependency's own.
+pub fn promoted_refs(template: &str, delims: Delimiters) -> Result<Vec<Ref>, String> {
+    let value = serde_yaml::Value::String(template.to_string());
+    crate::template::references(&value, delims)
+        .into_iter()
+        .map(
+            |name| match name.split('.').collect::<Vec<_>>().as_slice() {
+                ["outputs", o] => Ok(Ref::Own(o.to_string())),
+                _ => classify(&name),
+            },
+        )
         .collect()
 }
 

@@ -20,6 +20,10 @@ pub struct Inputs {
     /// outputs.OUT` in templates): by dependency name, by output name,
     /// value and sensitivity. Filled by the workflow that ran them.
     pub dependency_outputs: BTreeMap<String, BTreeMap<String, (String, bool)>>,
+    /// Outputs the bundle's dependencies promote to it (`outputs:` on a
+    /// dependency), rendered by the workflow: value and sensitivity. An
+    /// output of the same name a step produces wins.
+    pub promoted_outputs: BTreeMap<String, (String, bool)>,
 }
 
 /// What an earlier run of the installation left for this one.

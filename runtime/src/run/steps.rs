@@ -258,6 +258,18 @@ impl Runtime {
             }
         }
 
+        // Outputs the bundle's dependencies promote to it, where no step
+        // produced one of that name.
+        if error.is_none() {
+            for (name, (value, sensitive)) in &inputs.promoted_outputs {
+                if *sensitive {
+                    redactor.add(value.clone());
+                }
+                produced
+                    .entry(name.clone())
+                    .or_insert_with(|| (value.clone(), *sensitive));
+            }
+        }
         // Porter's `outputs[].path`: read from the bundle directory once the
         // action is done; a file there wins over a step output of that name.
         if error.is_none() {

@@ -381,3 +381,206 @@ impl Engine<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dependencies::{Graph, Node, Reason};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    fn node(id: &str, after: &[&str], root: bool) -> Node {
+        Node {
+            id: id.into(),
+            via: Vec::new(),
+            at: "porter.yaml".into(),
+            bundle: format!("r/{id}@sha256:0"),
+            bundle_name: id.into(),
+            version: "0.1.0".into(),
+            action: Some("install".into()),
+            reason: if root { Reason::Root } else { Reason::New },
+            sharing: None,
+            required_by: Vec::new(),
+            parameters: BTreeMap::new(),
+            credentials: BTreeMap::new(),
+            defaults: BTreeMap::new(),
+            dependencies: BTreeMap::new(),
+            promoted: BTreeMap::new(),
+            after: after.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
+            level: usize::from(!after.is_empty()),
+        }
+    }
+
+    /// `top` after every other node; the others independent.
+    fn graph(others: &[&str]) -> Graph {
+        let mut nodes: Vec<Node> = others.iter().map(|o| node(o, &[], false)).collect();
+        nodes.push(node("top", others, true));
+        Graph {
+            root: "top".into(),
+            action: "install".into(),
+            nodes,
+        }
+    }
+
+    /// Records what ran; fails the nodes named in `fail`.
+    struct Recorder {
+        ran: Mutex<Vec<String>>,
+        fail: Vec<&'static str>,
+        now: AtomicUsize,
+        peak: AtomicUsize,
+        store: std::path::PathBuf,
+    }
+
+    impl Recorder {
+        fn new(store: &std::path::Path, fail: Vec<&'static str>) -> Recorder {
+            Recorder {
+                ran: Mutex::new(Vec::new()),
+                fail,
+                now: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                store: store.to_path_buf(),
+            }
+        }
+    }
+
+    impl Executor for Recorder {
+        fn execute(&self, task: TaskStart<'_>) -> TaskEnd {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            self.ran.lock().unwrap().push(task.node.id.clone());
+            if self.fail.contains(&task.node.id.as_str()) {
+                return TaskEnd::Failed {
+                    run_id: None,
+                    error: "told to fail".into(),
+                };
+            }
+            // A run recorded as the local executor's would be.
+            let mut store = Store::open(&self.store).unwrap();
+            let run_id = record_run(&mut store, &task.node.id);
+            TaskEnd::Succeeded { run_id }
+        }
+    }
+
+    fn record_run(store: &mut Store, installation: &str) -> i64 {
+        store
+            .record(&crate::store::RunRecord {
+                installation,
+                bundle: installation,
+                version: "0.1.0",
+                manifest: "r",
+                action: "install",
+                error: None,
+                parameters: "{}",
+                steps: &[],
+                outputs: &[],
+                state: &[],
+                started: crate::store::now(),
+            })
+            .unwrap()
+    }
+
+    fn run(
+        dir: &std::path::Path,
+        id: i64,
+        ex: &Recorder,
+        parallel: usize,
+    ) -> super::super::Workflow {
+        let mut store = Store::open(&dir.join("state.db")).unwrap();
+        let no_inputs = || Ok(Inputs::default());
+        let mut engine = Engine {
+            store: &mut store,
+            lock_dir: dir.join("running"),
+            parallel,
+            root_inputs: &no_inputs,
+        };
+        engine.run(id, ex, &mut |_| {}).unwrap()
+    }
+
+    fn status(wf: &super::super::Workflow, node: &str) -> TaskStatus {
+        wf.tasks.iter().find(|t| t.node == node).unwrap().status
+    }
+
+    #[test]
+    fn a_task_a_killed_process_left_running_is_settled_from_its_recorded_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let mut store = Store::open(&db).unwrap();
+        let id = store.create_workflow(&graph(&["x", "y"]), b"{}").unwrap();
+        // x's process recorded its run and died before marking the task;
+        // y's died mid-run.
+        store.start_task(id, "x", 1).unwrap();
+        record_run(&mut store, "x");
+        store.start_task(id, "y", 1).unwrap();
+        drop(store);
+        let ex = Recorder::new(&db, vec![]);
+        let wf = run(dir.path(), id, &ex, 4);
+        assert_eq!(wf.status, WorkflowStatus::Succeeded);
+        let mut ran = ex.ran.into_inner().unwrap();
+        ran.sort();
+        assert_eq!(ran, ["top", "y"], "x had succeeded and must not run again");
+        let y = wf.tasks.iter().find(|t| t.node == "y").unwrap();
+        assert_eq!(y.attempts, 2);
+        assert_eq!(y.history[0].status, TaskStatus::Pending);
+    }
+
+    #[test]
+    fn a_failed_task_stops_its_dependents_and_lets_independent_tasks_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let id = Store::open(&db)
+            .unwrap()
+            .create_workflow(&graph(&["x", "y", "z"]), b"{}")
+            .unwrap();
+        let ex = Recorder::new(&db, vec!["x"]);
+        let wf = run(dir.path(), id, &ex, 1);
+        assert_eq!(wf.status, WorkflowStatus::Failed);
+        assert_eq!(status(&wf, "x"), TaskStatus::Failed);
+        assert_eq!(status(&wf, "y"), TaskStatus::Succeeded);
+        assert_eq!(status(&wf, "z"), TaskStatus::Succeeded);
+        assert_eq!(status(&wf, "top"), TaskStatus::Pending);
+        assert!(wf.error.unwrap().contains("workflow retry"));
+    }
+
+    #[test]
+    fn no_more_tasks_run_at_once_than_allowed_and_as_many_as_allowed_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let id = Store::open(&db)
+            .unwrap()
+            .create_workflow(&graph(&["a", "b", "c", "d", "e", "f"]), b"{}")
+            .unwrap();
+        let ex = Recorder::new(&db, vec![]);
+        let wf = run(dir.path(), id, &ex, 3);
+        assert_eq!(wf.status, WorkflowStatus::Succeeded);
+        assert_eq!(ex.peak.load(Ordering::SeqCst), 3);
+        // top ran last, after every other.
+        assert_eq!(ex.ran.lock().unwrap().last().unwrap(), "top");
+    }
+
+    #[test]
+    fn a_second_engine_on_a_running_workflow_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let id = Store::open(&db)
+            .unwrap()
+            .create_workflow(&graph(&["x"]), b"{}")
+            .unwrap();
+        let _held = lock(&dir.path().join("running"), id).unwrap();
+        let mut store = Store::open(&db).unwrap();
+        let no_inputs = || Ok(Inputs::default());
+        let mut engine = Engine {
+            store: &mut store,
+            lock_dir: dir.path().join("running"),
+            parallel: 1,
+            root_inputs: &no_inputs,
+        };
+        let ex = Recorder::new(&db, vec![]);
+        assert!(matches!(
+            engine.run(id, &ex, &mut |_| {}),
+            Err(WorkflowError::Busy { .. })
+        ));
+    }
+}

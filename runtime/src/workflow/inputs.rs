@@ -76,28 +76,53 @@ impl Renderer<'_> {
     }
 
     fn render(&self, w: &Wire, depth: usize) -> Result<String, String> {
+        self.render_in(&w.template, w.mustache, &w.context, None, depth)
+            .map(|(v, _)| v)
+    }
+
+    /// Render `template` over node `context`'s values; `own` is the
+    /// dependency whose outputs `outputs.NAME` names (promoted outputs).
+    /// Returns the text and whether a sensitive output went into it.
+    fn render_in(
+        &self,
+        template: &str,
+        mustache: bool,
+        context: &str,
+        own: Option<&str>,
+        depth: usize,
+    ) -> Result<(String, bool), String> {
         let ctx = self
             .graph
-            .node(&w.context)
-            .ok_or_else(|| format!("wiring names unknown node {:?}", w.context))?;
+            .node(context)
+            .ok_or_else(|| format!("wiring names unknown node {context:?}"))?;
+        let sensitive = std::cell::Cell::new(false);
+        let output = |id: &str, o: &str| -> Result<String, String> {
+            let (v, s) = outputs_of(self.store, id)?
+                .remove(o)
+                .ok_or_else(|| format!("installation {id:?} has no output {o:?}"))?;
+            if s {
+                sensitive.set(true);
+            }
+            Ok(v)
+        };
         let lookup = |name: &str| -> Result<String, String> {
             let parts: Vec<&str> = name.split('.').collect();
             match parts.as_slice() {
+                ["outputs", o] if own.is_some() => output(own.unwrap_or_default(), o),
                 ["bundle", "parameters", p] => self
                     .value(ctx, Kind::Parameter, p, depth)?
                     .ok_or_else(|| format!("parameter {p:?} of {} has no value", ctx.id)),
-                ["bundle", "credentials", c] => self
-                    .value(ctx, Kind::Credential, c, depth)?
-                    .ok_or_else(|| format!("credential {c:?} of {} was not given", ctx.id)),
+                ["bundle", "credentials", c] => {
+                    sensitive.set(true);
+                    self.value(ctx, Kind::Credential, c, depth)?
+                        .ok_or_else(|| format!("credential {c:?} of {} was not given", ctx.id))
+                }
                 ["bundle", "dependencies", d, "outputs", o] => {
                     let id = ctx
                         .dependencies
                         .get(*d)
                         .ok_or_else(|| format!("{} has no dependency {d:?}", ctx.id))?;
-                    outputs_of(self.store, id)?
-                        .remove(*o)
-                        .map(|(v, _)| v)
-                        .ok_or_else(|| format!("installation {id:?} has no output {o:?}"))
+                    output(id, o)
                 }
                 ["bundle", "name"] => Ok(ctx.bundle_name.clone()),
                 ["bundle", "version"] => Ok(ctx.version.clone()),
@@ -105,12 +130,13 @@ impl Renderer<'_> {
                 _ => Err("not a wiring variable".into()),
             }
         };
-        let delims = if w.mustache {
+        let delims = if mustache {
             Delimiters::Mustache
         } else {
             Delimiters::Dollar
         };
-        render_str(&w.template, delims, &lookup, &w.context).map_err(|e| e.to_string())
+        let text = render_str(template, delims, &lookup, context).map_err(|e| e.to_string())?;
+        Ok((text, sensitive.get()))
     }
 }
 
@@ -146,6 +172,12 @@ pub fn for_node(
         inputs
             .dependency_outputs
             .insert(alias.clone(), outputs_of(store, id)?);
+    }
+    for (name, p) in &node.promoted {
+        let value = r
+            .render_in(&p.template, p.mustache, &node.id, Some(&p.from), 0)
+            .map_err(|e| format!("promoted output {name}: {e}"))?;
+        inputs.promoted_outputs.insert(name.clone(), value);
     }
     Ok(inputs)
 }

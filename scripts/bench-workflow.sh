@@ -74,6 +74,7 @@ for r in $(seq 1 "$runs"); do
   WASMIX_HOME=$home "$bin" --quiet install "$addr/bench/top:v0.1.0" -i top --parallel 4 >/dev/null
   end=$(date +%s%N)
   WASMIX_HOME=$home "$bin" workflow show 1 --output json > "$work/wf$r.json"
+  [ -n "${KEEP:-}" ] && cp "$work/wf$r.json" "$KEEP"
   python3 - "$work/wf$r.json" $(( (end - start) / 1000000 )) <<'PY'
 import json, sys
 wf = json.load(open(sys.argv[1]))

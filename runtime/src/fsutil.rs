@@ -64,3 +64,32 @@ pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
 pub fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
     Ok(true)
 }
+
+/// Open (creating) `path` and wait for an exclusive `flock` on it; the lock
+/// is held until the returned file is dropped (or the process dies).
+#[cfg(unix)]
+pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    // SAFETY: flock on a descriptor this function owns; no memory is shared
+    // with the kernel.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Without `flock`, no waiting: concurrent compiles each do the work.
+#[cfg(not(unix))]
+pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}

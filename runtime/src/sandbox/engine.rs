@@ -265,25 +265,36 @@ impl MixinEngine {
         let key = format!("{digest}-{}", self.compat_key());
         let artifact = dir.join(format!("{key}.cwasm"));
         let check = dir.join(format!("{key}.sha256"));
-        if let (Ok(compiled), Ok(recorded)) =
-            (std::fs::read(&artifact), std::fs::read_to_string(&check))
-        {
-            if hex::encode(Sha256::digest(&compiled)) == recorded.trim() {
-                // SAFETY: the artifact was written by this runtime into a
-                // directory only the user can write, and its hash matches the
-                // one recorded when it was compiled.
-                if let Ok(c) = unsafe { Component::deserialize(&self.engine, &compiled) } {
-                    return Ok(c);
-                }
+        let cached = || -> Option<Component> {
+            let compiled = std::fs::read(&artifact).ok()?;
+            let recorded = std::fs::read_to_string(&check).ok()?;
+            if hex::encode(Sha256::digest(&compiled)) != recorded.trim() {
+                return None;
             }
+            // SAFETY: the artifact was written by this runtime into a
+            // directory only the user can write, and its hash matches the
+            // one recorded when it was compiled.
+            unsafe { Component::deserialize(&self.engine, &compiled) }.ok()
+        };
+        if let Some(c) = cached() {
+            return Ok(c);
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?;
-        let compiled = component.serialize().map_err(wt)?;
         let cache_err = |source| SandboxError::Cache {
             path: dir.clone(),
             source,
         };
+        // One compile per component at a time, across threads and processes
+        // (a workflow's parallel tasks, two commands at once): the others
+        // wait for it and load what it wrote, instead of each spending the
+        // same CPU on the same compile.
         crate::fsutil::private_dir(dir).map_err(cache_err)?;
+        let _compiling =
+            crate::fsutil::lock_exclusive(&dir.join(format!("{key}.lock"))).map_err(cache_err)?;
+        if let Some(c) = cached() {
+            return Ok(c);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?;
+        let compiled = component.serialize().map_err(wt)?;
         crate::fsutil::write_atomic(&artifact, &compiled).map_err(cache_err)?;
         crate::fsutil::write_atomic(&check, hex::encode(Sha256::digest(&compiled)).as_bytes())
             .map_err(cache_err)?;

@@ -5,7 +5,7 @@
 //! listings print, and log text is redacted before it gets here.
 
 use crate::seal::SealKey;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -336,7 +336,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let legacy: Vec<(i64, String, Zeroizing<String>)> = {
             let mut stmt = tx
                 .prepare(
@@ -405,7 +408,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         if let Some(g) = group {
             tx.execute(
                 "INSERT INTO sharing_groups (installation, group_name) VALUES (?1, ?2)
@@ -456,7 +462,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let finished = now();
         let status = if r.error.is_some() {
             RunStatus::Failed
@@ -768,7 +777,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let runs = "SELECT id FROM runs WHERE installation = ?1";
         for table in ["results", "sensitive_values", "outputs", "state_files"] {
             tx.execute(

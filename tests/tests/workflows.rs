@@ -455,11 +455,18 @@ fn secrets_wired_to_dependencies_never_reach_the_workflow_tables_or_output() {
     let reg = RegistryServer::start(None);
     let sb = Sandbox::new();
     let c = Counters::new();
-    let d = publish(&sb, &reg, &node(&sb, &c, "d", "", "-", "0"), "d");
+    // d echoes the parameter it receives, which its parent made from a
+    // credential: a secret in a parameter d does not declare sensitive.
+    let d = publish(
+        &sb,
+        &reg,
+        &node(&sb, &c, "d", "", "${ bundle.parameters.connstr }", "0"),
+        "d",
+    );
     let deps = requires(&[(
         "d",
         &d,
-        "      credentials:\n        token: ${ bundle.credentials.token }\n",
+        "      credentials:\n        token: ${ bundle.credentials.token }\n      parameters:\n        connstr: ${ bundle.credentials.token }\n",
     )]);
     let top = publish(&sb, &reg, &node(&sb, &c, "s", &deps, "-", "0"), "s");
     let secret = "hunter2-very-secret-token";
@@ -477,8 +484,14 @@ fn secrets_wired_to_dependencies_never_reach_the_workflow_tables_or_output() {
     );
     run.expect_code(0);
     assert!(!run.all().contains(secret));
+    // It reached d, and went no further in clear.
+    assert_eq!(c.lines("s-d"), [format!("install {secret}")]);
     let wf = w(&sb, &reg, &["workflow", "show", "1", "-o", "json"]);
     assert!(!wf.all().contains(secret));
+    let logs = w(&sb, &reg, &["installation", "logs", "s-d"]);
+    assert!(!logs.all().contains(secret), "{}", logs.all());
+    let shown = w(&sb, &reg, &["installation", "show", "s-d", "-o", "json"]);
+    assert!(!shown.all().contains(secret), "{}", shown.all());
     // The store holds it nowhere in clear: the workflow's sources are sealed.
     let db = std::fs::read(sb.home().join("state.db")).unwrap();
     let wal = std::fs::read(sb.home().join("state.db-wal")).unwrap_or_default();
@@ -615,4 +628,26 @@ uninstall:
         .expect_code(2)
         .expect_stderr("declares no output \"elsewhere\"")
         .expect_stderr("porter.yaml:");
+}
+
+#[test]
+fn a_cancelled_workflow_runs_nothing_more() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let c = Counters::new();
+    let a = diamond(&sb, &reg, &c, "0");
+    c.fail("a-c", true);
+    w(&sb, &reg, &["install", &a, "-i", "a"]).expect_code(STEP_FAILED);
+    w(&sb, &reg, &["workflow", "cancel", "1"])
+        .expect_code(0)
+        .expect_stdout("workflow 1 cancelled (2 task(s) will not run)");
+    let wf = show(&sb, &reg, "1");
+    assert_eq!(wf["status"], "cancelled");
+    assert_eq!(status(&wf, "a"), "cancelled");
+    assert_eq!(status(&wf, "a-b"), "succeeded");
+    c.fail("a-c", false);
+    w(&sb, &reg, &["workflow", "retry", "1"])
+        .expect_code(2)
+        .expect_stderr("workflow 1 is cancelled: there is nothing left to run");
+    assert_eq!(c.count("a", "install"), 0);
 }

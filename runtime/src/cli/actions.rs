@@ -175,6 +175,7 @@ pub fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Input
         credentials: super::sets::values(cli, SetKind::Credential, &args.credential_sets)?,
         dependency_outputs: BTreeMap::new(),
         promoted_outputs: BTreeMap::new(),
+        secret_parameters: Default::default(),
     };
     for (name, value) in parse_pairs(&args.params, "param")? {
         let file = manifest

@@ -257,7 +257,7 @@ pub fn start(
             println!("  {}: {} ({})", n.id, n.reason.word(), n.bundle);
         }
     }
-    drive(cli, id, &sources, args.how.verbose, parallel)
+    drive(cli, id, &sources, args.how.verbose, parallel, false)
 }
 
 /// Run workflow `id` to where it stops, then print where it stands.
@@ -267,6 +267,7 @@ fn drive(
     sources: &Sources,
     verbose: bool,
     parallel: Option<usize>,
+    retry: bool,
 ) -> Result<u8, Failure> {
     let mut store = open_store(cli)?;
     let wf = store.workflow(id)?;
@@ -322,7 +323,7 @@ fn drive(
             },
         }
     };
-    let wf = engine.run(id, &executor, &mut on_event)?;
+    let wf = engine.run(id, retry, &executor, &mut on_event)?;
     // The next solve resolves identically, offline if need be.
     if let (WorkflowStatus::Succeeded, Some(lock), false) =
         (wf.status, &sources.lock, wf.action == "uninstall")
@@ -491,74 +492,22 @@ pub fn run(cli: &Cli, c: &WorkflowCommand) -> Result<u8, Failure> {
 }
 
 fn resume(cli: &Cli, a: &ResumeArgs, retry: bool) -> Result<u8, Failure> {
-    let mut store = open_store(cli)?;
-    let wf = store.workflow(a.id)?;
-    match (wf.status, retry) {
-        (WorkflowStatus::Succeeded | WorkflowStatus::Cancelled, _) => {
-            return Err(WorkflowError::State {
-                id: a.id,
-                status: wf.status,
-                what: "there is nothing left to run".into(),
-            }
-            .into())
-        }
-        (_, true) => {
-            if !wf.tasks.iter().any(|t| t.status == TaskStatus::Failed) {
-                return Err(WorkflowError::State {
-                    id: a.id,
-                    status: wf.status,
-                    what: "no task failed; `wasmix workflow resume` continues it".into(),
-                }
-                .into());
-            }
-            store.move_tasks(a.id, &[TaskStatus::Failed], TaskStatus::Pending)?;
-        }
-        (_, false) => {}
-    }
-    let bytes = store.workflow_inputs(a.id)?;
-    drop(store);
+    let bytes = open_store(cli)?.workflow_inputs(a.id)?;
     let sources: Sources = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow!("workflow {}: stored inputs are unreadable: {e}", a.id))?;
-    drive(cli, a.id, &sources, a.verbose, a.parallel)
+    drive(cli, a.id, &sources, a.verbose, a.parallel, retry)
 }
 
 fn cancel(cli: &Cli, id: i64) -> Result<u8, Failure> {
     let mut store = open_store(cli)?;
-    let wf = store.workflow(id)?;
-    if matches!(
-        wf.status,
-        WorkflowStatus::Succeeded | WorkflowStatus::Cancelled
-    ) {
-        return Err(WorkflowError::State {
-            id,
-            status: wf.status,
-            what: "it has ended".into(),
-        }
-        .into());
+    let no_inputs = || Ok(wasmix::run::Inputs::default());
+    let n = Engine {
+        store: &mut store,
+        lock_dir: home(cli)?.join("running"),
+        parallel: 1,
+        root_inputs: &no_inputs,
     }
-    // A live process holding the workflow keeps it; a killed one does not.
-    let lock = home(cli)?
-        .join("running")
-        .join(format!("workflow-{id}.lock"));
-    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&lock) {
-        if !wasmix::fsutil::try_lock(&f)? {
-            return Err(WorkflowError::Busy {
-                id,
-                pid: std::fs::read_to_string(&lock).unwrap_or_default(),
-            }
-            .into());
-        }
-    }
-    let n = store.move_tasks(
-        id,
-        &[TaskStatus::Pending, TaskStatus::Failed, TaskStatus::Running],
-        TaskStatus::Cancelled,
-    )?;
-    store.set_workflow_status(
-        id,
-        WorkflowStatus::Cancelled,
-        Some("cancelled by the operator"),
-    )?;
+    .cancel(id)?;
     println!("workflow {id} cancelled ({n} task(s) will not run)");
     Ok(0)
 }

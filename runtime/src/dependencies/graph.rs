@@ -149,6 +149,9 @@ pub struct Node {
     /// Parameter defaults of its bundle, for a dependency of it that names
     /// one it was not given.
     pub defaults: BTreeMap<String, String>,
+    /// Its bundle's sensitive parameters: a value wired from one is a secret.
+    #[serde(default)]
+    pub sensitive_parameters: BTreeSet<String>,
     /// Its own dependencies: name in its manifest → node.
     pub dependencies: BTreeMap<String, String>,
     /// Outputs its dependencies promote to it, by output name.
@@ -212,6 +215,14 @@ fn defaults(m: &Manifest) -> BTreeMap<String, String> {
         .collect()
 }
 
+fn sensitive(m: &Manifest) -> BTreeSet<String> {
+    m.parameters
+        .iter()
+        .filter(|p| p.sensitive)
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 fn invalid(at: String, message: String) -> DependencyError {
     DependencyError::Invalid { at, message }
 }
@@ -252,6 +263,7 @@ pub fn solve(
             parameters: BTreeMap::new(),
             credentials: BTreeMap::new(),
             defaults: defaults(m),
+            sensitive_parameters: sensitive(m),
             dependencies: BTreeMap::new(),
             promoted: BTreeMap::new(),
             after: BTreeSet::new(),
@@ -378,6 +390,7 @@ pub fn solve(
                         parameters,
                         credentials,
                         defaults: defaults(dm),
+                        sensitive_parameters: sensitive(dm),
                         dependencies: BTreeMap::new(),
                         promoted: BTreeMap::new(),
                         after: BTreeSet::new(),
@@ -456,11 +469,23 @@ fn wire(template: &str, context: &str, m: &Manifest) -> Wire {
     }
 }
 
+/// Two requirers agree on a shared node's inputs when they pass the same
+/// text, and any template that names a value names it in the same bundle:
+/// `${ bundle.parameters.p }` of two different parents may differ.
 fn same_templates(a: &BTreeMap<String, Wire>, b: &BTreeMap<String, Wire>) -> bool {
+    let literal = |w: &Wire| {
+        let delims = if w.mustache {
+            Delimiters::Mustache
+        } else {
+            Delimiters::Dollar
+        };
+        crate::template::references(&serde_yaml::Value::String(w.template.clone()), delims)
+            .is_empty()
+    };
     a.len() == b.len()
-        && a.iter()
-            .zip(b.iter())
-            .all(|((ka, wa), (kb, wb))| ka == kb && wa.template == wb.template)
+        && a.iter().zip(b.iter()).all(|((ka, wa), (kb, wb))| {
+            ka == kb && wa.template == wb.template && (literal(wa) || wa.context == wb.context)
+        })
 }
 
 fn difference(
@@ -552,12 +577,16 @@ fn check_interface(
             })?
             .manifest;
         let mut doc = document.unwrap_or_default();
+        let entry = |name: &str, kind: &Option<String>| crate::manifest::InterfaceEntry {
+            name: name.to_string(),
+            kind: kind.clone(),
+        };
         doc.parameters
-            .extend(shape.parameters.iter().map(|p| p.name.clone()));
+            .extend(shape.parameters.iter().map(|p| entry(&p.name, &p.kind)));
         doc.credentials
-            .extend(shape.credentials.iter().map(|c| c.name.clone()));
+            .extend(shape.credentials.iter().map(|c| entry(&c.name, &None)));
         doc.outputs
-            .extend(shape.outputs.iter().map(|o| o.name.clone()));
+            .extend(shape.outputs.iter().map(|o| entry(&o.name, &o.kind)));
         document = Some(doc);
     }
     let id_matches = match (&wanted_id, &provided) {
@@ -566,26 +595,48 @@ fn check_interface(
     };
     if let Some(doc) = &document {
         let mut missing = Vec::new();
-        for (kind, wanted, have) in [
+        let declared: [(
+            &str,
+            &Vec<crate::manifest::InterfaceEntry>,
+            Vec<(&String, Option<&String>)>,
+        ); 3] = [
             (
                 "parameter",
                 &doc.parameters,
-                dm.parameters.iter().map(|p| &p.name).collect::<Vec<_>>(),
+                dm.parameters
+                    .iter()
+                    .map(|p| (&p.name, p.kind.as_ref()))
+                    .collect(),
             ),
             (
                 "credential",
                 &doc.credentials,
-                dm.credentials.iter().map(|c| &c.name).collect(),
+                dm.credentials.iter().map(|c| (&c.name, None)).collect(),
             ),
             (
                 "output",
                 &doc.outputs,
-                dm.outputs.iter().map(|o| &o.name).collect(),
+                dm.outputs
+                    .iter()
+                    .map(|o| (&o.name, o.kind.as_ref()))
+                    .collect(),
             ),
-        ] {
+        ];
+        for (kind, wanted, have) in declared {
             for w in wanted {
-                if !have.contains(&w) {
-                    missing.push(format!("{kind} {w}"));
+                match have.iter().find(|(n, _)| **n == w.name) {
+                    None => missing.push(format!("{kind} {}", w.name)),
+                    Some((_, t)) => {
+                        if let Some(want) = &w.kind {
+                            if t.map(String::as_str) != Some(want.as_str()) {
+                                missing.push(format!(
+                                    "{kind} {} of type {want} (it declares {})",
+                                    w.name,
+                                    t.map(String::as_str).unwrap_or("no type")
+                                ));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -830,15 +881,19 @@ fn decide(
                     ),
                 ));
             }
-            if installed && i.bundle != node.bundle_name {
-                return Err(invalid(
-                    node.at.clone(),
-                    format!(
-                        "{path}: shared installation {:?} was made from bundle {}, not {}",
-                        node.id, i.bundle, node.bundle_name
-                    ),
-                ));
-            }
+        }
+        if let Some(i) = existing
+            .as_ref()
+            .filter(|i| i.status != InstallationStatus::Uninstalled && i.bundle != node.bundle_name)
+        {
+            return Err(invalid(
+                node.at.clone(),
+                format!(
+                    "{path}: installation {:?} exists and was made from bundle {}, not {}; \
+                     uninstall or delete it (`wasmix installation delete {}`), or rename the dependency",
+                    node.id, i.bundle, node.bundle_name, node.id
+                ),
+            ));
         }
         let (action, reason) = match root.action {
             "install" | "upgrade" => match &existing {
@@ -911,7 +966,44 @@ fn decide(
             }
         }
     }
+    freeze_subtrees(nodes, root.installation);
     Ok(())
+}
+
+/// What a kept or reused installation requires stays as it is too: it is
+/// still in use, by that installation.
+fn freeze_subtrees(nodes: &mut BTreeMap<String, Node>, root: &str) {
+    let frozen: Vec<String> = nodes
+        .values()
+        .filter(|n| matches!(n.reason, Reason::Kept { .. } | Reason::Reused))
+        .map(|n| n.id.clone())
+        .collect();
+    for top in frozen {
+        let mut queue: VecDeque<String> = nodes[&top].dependencies.values().cloned().collect();
+        let mut seen = BTreeSet::new();
+        while let Some(id) = queue.pop_front() {
+            if id == root || !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(n) = nodes.get_mut(&id) else {
+                continue;
+            };
+            match &n.reason {
+                Reason::Remove => {
+                    n.reason = Reason::Kept {
+                        used_by: vec![top.clone()],
+                    };
+                    n.action = None;
+                }
+                Reason::Upgrade | Reason::Upgraded => {
+                    n.reason = Reason::Reused;
+                    n.action = None;
+                }
+                _ => {}
+            }
+            queue.extend(n.dependencies.values().cloned());
+        }
+    }
 }
 
 /// Uninstall runs the graph backwards: a bundle before what it needs.

@@ -37,6 +37,15 @@ pub fn lint(m: &Manifest) -> Vec<(String, String)> {
                 "`sharing.mode: true` needs `sharing.group.name`: bundles share a dependency only within a named group".into(),
             ));
         }
+        if d.sharing
+            .as_ref()
+            .is_some_and(|s| !s.mode && s.group.is_some())
+        {
+            out.push((
+                format!("{entry}.sharing.group"),
+                "a sharing group takes effect only with `sharing.mode: true`; set it, or remove the group".into(),
+            ));
+        }
     }
     for (i, d) in deps.requires.iter().enumerate() {
         let inputs = d
@@ -80,9 +89,27 @@ pub fn lint(m: &Manifest) -> Vec<(String, String)> {
             }
         }
     }
+    let mut promoted = BTreeSet::new();
     for (i, d) in deps.requires.iter().enumerate() {
+        if let (Some(a), Some(b)) = (
+            d.bundle.id.as_deref(),
+            d.bundle.interface.as_ref().and_then(|x| x.id.as_deref()),
+        ) {
+            if a != b {
+                out.push((
+                    format!("dependencies.requires[{i}].bundle.id"),
+                    format!("bundle.id {a:?} and bundle.interface.id {b:?} differ: name the interface once"),
+                ));
+            }
+        }
         for (k, v) in &d.outputs {
             let path = format!("dependencies.requires[{i}].outputs.{k}");
+            if !promoted.insert(k.as_str()) {
+                out.push((
+                    path.clone(),
+                    format!("another dependency already promotes output {k:?}: each output comes from one place"),
+                ));
+            }
             if !m.outputs.iter().any(|o| &o.name == k) {
                 out.push((
                     path.clone(),
@@ -165,7 +192,7 @@ mod tests {
 
     #[test]
     fn dangling_self_and_duplicate_wiring_are_each_located() {
-        let deps = "dependencies:\n  requires:\n    - name: a\n      bundle: {reference: r/a:v1}\n      parameters:\n        x: ${ bundle.dependencies.a.outputs.o }\n        y: ${ bundle.dependencies.nope.outputs.o }\n        z: ${ bundle.parameters.q }\n    - name: a\n      bundle: {reference: r/a:v1}\n      sharing: {mode: true}\n";
+        let deps = "dependencies:\n  requires:\n    - name: a\n      bundle: {reference: r/a:v1}\n      parameters:\n        x: ${ bundle.dependencies.a.outputs.o }\n        y: ${ bundle.dependencies.nope.outputs.o }\n        z: ${ bundle.parameters.q }\n    - name: a\n      bundle: {reference: r/a:v1}\n      sharing: {mode: true}\n    - name: c\n      bundle: {reference: r/c:v1}\n      sharing: {mode: false, group: {name: g}}\n";
         let p = problems(deps, "${ bundle.dependencies.gone.outputs.o }");
         let paths: Vec<&str> = p.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
@@ -173,6 +200,7 @@ mod tests {
             [
                 "dependencies.requires[1].name",
                 "dependencies.requires[1].sharing",
+                "dependencies.requires[2].sharing.group",
                 "dependencies.requires[0].parameters.x",
                 "dependencies.requires[0].parameters.y",
                 "dependencies.requires[0].parameters.z",
@@ -180,7 +208,7 @@ mod tests {
             ],
             "{p:?}"
         );
-        assert!(p[2].1.contains("takes its own output"));
-        assert!(p[3].1.contains("requires no dependency \"nope\""));
+        assert!(p[3].1.contains("takes its own output"));
+        assert!(p[4].1.contains("requires no dependency \"nope\""));
     }
 }

@@ -396,41 +396,87 @@ pub struct Interface {
 }
 
 /// An inline interface document: a bundle satisfies it when it declares at
-/// least these parameters, credentials and outputs.
+/// least these parameters, credentials and outputs, by name, and of the
+/// same `type` where the document gives one. `description`, `default`,
+/// `required`, `sensitive` and `$id` describe the interface for its readers
+/// and are not compared; anything else is refused.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InterfaceDocument {
-    /// Outputs, by name (a list of `{name: …}` or a map).
-    #[serde(default, deserialize_with = "names")]
-    pub outputs: Vec<String>,
+    /// Outputs (a list of `{name: …}` or a map keyed by name).
+    #[serde(default, deserialize_with = "entries")]
+    pub outputs: Vec<InterfaceEntry>,
     /// Parameters.
-    #[serde(default, deserialize_with = "names")]
-    pub parameters: Vec<String>,
+    #[serde(default, deserialize_with = "entries")]
+    pub parameters: Vec<InterfaceEntry>,
     /// Credentials.
-    #[serde(default, deserialize_with = "names")]
-    pub credentials: Vec<String>,
+    #[serde(default, deserialize_with = "entries")]
+    pub credentials: Vec<InterfaceEntry>,
 }
 
-/// Names from a list of `{name: …}` entries (porter.yaml's spelling) or
-/// a map keyed by name (bundle.json's).
-fn names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// One name an interface requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceEntry {
+    /// The name the bundle must declare.
+    pub name: String,
+    /// The type it must declare, when given.
+    pub kind: Option<String>,
+}
+
+/// Keys of an interface entry: `type` is compared, the rest describe.
+const ENTRY_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "description",
+    "default",
+    "required",
+    "sensitive",
+    "$id",
+];
+
+fn entry<E: serde::de::Error>(
+    name: String,
+    body: Option<&serde_yaml::Mapping>,
+) -> Result<InterfaceEntry, E> {
+    let mut kind = None;
+    for (k, v) in body.into_iter().flatten() {
+        let key = k.as_str().unwrap_or_default();
+        if !ENTRY_KEYS.contains(&key) {
+            return Err(E::custom(format!(
+                "interface entry {name:?}: `{key}` is not checked; interface entries take {}",
+                ENTRY_KEYS.join(", ")
+            )));
+        }
+        if key == "type" {
+            kind = v.as_str().map(str::to_string);
+        }
+    }
+    Ok(InterfaceEntry { name, kind })
+}
+
+/// Entries from a list of `{name: …}` (porter.yaml's spelling) or a map
+/// keyed by name (bundle.json's).
+fn entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<InterfaceEntry>, D::Error> {
     use serde::de::Error;
     match Value::deserialize(d)? {
         Value::Null => Ok(Vec::new()),
         Value::Mapping(m) => m
-            .keys()
-            .map(|k| {
-                k.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| D::Error::custom("interface names must be text"))
+            .iter()
+            .map(|(k, v)| {
+                let name = k
+                    .as_str()
+                    .ok_or_else(|| D::Error::custom("interface names must be text"))?;
+                entry(name.to_string(), v.as_mapping())
             })
             .collect(),
         Value::Sequence(items) => items
             .iter()
             .map(|i| {
-                i.get("name")
+                let name = i
+                    .get("name")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| D::Error::custom("each interface entry needs a `name`"))
+                    .ok_or_else(|| D::Error::custom("each interface entry needs a `name`"))?;
+                entry(name.to_string(), i.as_mapping())
             })
             .collect(),
         _ => Err(D::Error::custom(

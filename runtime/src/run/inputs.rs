@@ -24,6 +24,10 @@ pub struct Inputs {
     /// dependency), rendered by the workflow: value and sensitivity. An
     /// output of the same name a step produces wins.
     pub promoted_outputs: BTreeMap<String, (String, bool)>,
+    /// Parameters whose values were made from a secret (a credential, a
+    /// sensitive parameter or output wired in by a workflow): masked in
+    /// logs and never stored, as if declared sensitive.
+    pub secret_parameters: std::collections::BTreeSet<String>,
 }
 
 /// What an earlier run of the installation left for this one.

@@ -71,15 +71,21 @@ pub fn bundle_outputs(
         .collect()
 }
 
-/// The parameters of a run as the store keeps them: sensitive ones left out.
-pub fn public_parameters(manifest: &Manifest, params: &BTreeMap<String, String>) -> String {
+/// The parameters of a run as the store keeps them: sensitive ones, and
+/// `secret` ones (made from a secret by a workflow), left out.
+pub fn public_parameters(
+    manifest: &Manifest,
+    params: &BTreeMap<String, String>,
+    secret: &std::collections::BTreeSet<String>,
+) -> String {
     let public: BTreeMap<&String, serde_json::Value> = params
         .iter()
         .filter(|(k, _)| {
-            !manifest
-                .parameters
-                .iter()
-                .any(|p| &p.name == *k && p.sensitive)
+            !secret.contains(*k)
+                && !manifest
+                    .parameters
+                    .iter()
+                    .any(|p| &p.name == *k && p.sensitive)
         })
         .map(|(k, v)| (k, serde_json::Value::String(v.clone())))
         .collect();

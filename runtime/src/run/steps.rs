@@ -107,6 +107,11 @@ impl Runtime {
                 redactor.add(v.clone());
             }
         }
+        for name in &inputs.secret_parameters {
+            if let Some(v) = params.get(name) {
+                redactor.add(v.clone());
+            }
+        }
         // A dependency's sensitive output stays a secret in this bundle's
         // logs and errors.
         for (value, _) in inputs
@@ -329,7 +334,7 @@ impl Runtime {
             manifest: &origin,
             action,
             error: error.as_deref(),
-            parameters: &record::public_parameters(manifest, &params),
+            parameters: &record::public_parameters(manifest, &params, &inputs.secret_parameters),
             steps: &records,
             outputs: &stored,
             state: &state,

@@ -144,9 +144,12 @@ fn lock(dir: &std::path::Path, id: i64) -> Result<Held, WorkflowError> {
 impl Engine<'_> {
     /// Run workflow `id` until no task can start: resumes one a killed or
     /// interrupted process left, and reports as it goes.
+    /// `retry` first sets the failed tasks pending again (refused when none
+    /// failed), under the same lock.
     pub fn run(
         &mut self,
         id: i64,
+        retry: bool,
         executor: &dyn Executor,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Workflow, WorkflowError> {
@@ -163,6 +166,18 @@ impl Engine<'_> {
             });
         }
         self.recover(&wf, on_event)?;
+        if retry {
+            let failed = self
+                .store
+                .move_tasks(id, &[TaskStatus::Failed], TaskStatus::Pending)?;
+            if failed == 0 {
+                return Err(WorkflowError::State {
+                    id,
+                    status: wf.status,
+                    what: format!("no task failed; `wasmix workflow resume {id}` continues it"),
+                });
+            }
+        }
         self.store
             .set_workflow_status(id, WorkflowStatus::Running, None)?;
         let graph = wf.graph.clone();
@@ -209,6 +224,15 @@ impl Engine<'_> {
                         let rendered = (self.root_inputs)()
                             .and_then(|root| inputs::for_node(&graph, node, &root, self.store));
                         let attempt = self.store.start_task(id, &node.id, pid)?;
+                        // Who shares and uses it is known before it runs, so
+                        // a failed first install is still its group's.
+                        if node.reason != Reason::Root && action != "uninstall" {
+                            self.store.link_dependency(
+                                &node.id,
+                                node.sharing.as_deref(),
+                                &node.required_by,
+                            )?;
+                        }
                         on_event(Event::Started {
                             node: &node.id,
                             action,
@@ -236,11 +260,24 @@ impl Engine<'_> {
                                 running.insert(node.id.clone());
                                 let tx = tx.clone();
                                 scope.spawn(move || {
-                                    let end = executor.execute(TaskStart {
-                                        workflow: id,
-                                        node,
-                                        action,
-                                        inputs,
+                                    // A panicking executor fails its task
+                                    // instead of leaving the loop waiting
+                                    // for a result that never comes.
+                                    let end = std::panic::catch_unwind(
+                                        std::panic::AssertUnwindSafe(|| {
+                                            executor.execute(TaskStart {
+                                                workflow: id,
+                                                node,
+                                                action,
+                                                inputs,
+                                            })
+                                        }),
+                                    )
+                                    .unwrap_or_else(|_| TaskEnd::Failed {
+                                        run_id: None,
+                                        error:
+                                            "the executor panicked (a wasmix bug: please report it)"
+                                                .into(),
                                     });
                                     let _ = tx.send((node.id.clone(), started, end));
                                 });
@@ -324,6 +361,36 @@ impl Engine<'_> {
         self.store.workflow(id)
     }
 
+    /// Cancel workflow `id`: tasks a killed process left running are
+    /// settled first (one that succeeded stays succeeded), then every task
+    /// that has not run is cancelled. Refused while a process runs it.
+    pub fn cancel(&mut self, id: i64) -> Result<usize, WorkflowError> {
+        let _held = lock(&self.lock_dir, id)?;
+        let wf = self.store.workflow(id)?;
+        if matches!(
+            wf.status,
+            WorkflowStatus::Succeeded | WorkflowStatus::Cancelled
+        ) {
+            return Err(WorkflowError::State {
+                id,
+                status: wf.status,
+                what: "it has ended".into(),
+            });
+        }
+        self.recover(&wf, &mut |_| {})?;
+        let n = self.store.move_tasks(
+            id,
+            &[TaskStatus::Pending, TaskStatus::Failed],
+            TaskStatus::Cancelled,
+        )?;
+        self.store.set_workflow_status(
+            id,
+            WorkflowStatus::Cancelled,
+            Some("cancelled by the operator"),
+        )?;
+        Ok(n)
+    }
+
     /// Record what a succeeded task changed in who uses whom.
     fn linked(&mut self, node: &Node) -> Result<(), WorkflowError> {
         let action = node.action.as_deref().unwrap_or_default();
@@ -405,6 +472,7 @@ mod tests {
             parameters: BTreeMap::new(),
             credentials: BTreeMap::new(),
             defaults: BTreeMap::new(),
+            sensitive_parameters: BTreeSet::new(),
             dependencies: BTreeMap::new(),
             promoted: BTreeMap::new(),
             after: after.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
@@ -496,7 +564,7 @@ mod tests {
             parallel,
             root_inputs: &no_inputs,
         };
-        engine.run(id, ex, &mut |_| {}).unwrap()
+        engine.run(id, false, ex, &mut |_| {}).unwrap()
     }
 
     fn status(wf: &super::super::Workflow, node: &str) -> TaskStatus {
@@ -579,7 +647,7 @@ mod tests {
         };
         let ex = Recorder::new(&db, vec![]);
         assert!(matches!(
-            engine.run(id, &ex, &mut |_| {}),
+            engine.run(id, false, &ex, &mut |_| {}),
             Err(WorkflowError::Busy { .. })
         ));
     }

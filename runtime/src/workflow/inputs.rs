@@ -24,6 +24,9 @@ enum Kind {
 struct Renderer<'a> {
     graph: &'a Graph,
     root: &'a Inputs,
+    /// The root installation's parameters from its last successful run
+    /// (non-sensitive ones), as a run of it would remember them.
+    remembered: BTreeMap<String, String>,
     store: &'a Store,
 }
 
@@ -45,21 +48,28 @@ impl Renderer<'_> {
         kind: Kind,
         name: &str,
         depth: usize,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<(String, bool)>, String> {
         if depth > MAX_DEPTH {
             return Err(format!(
                 "wiring of {name:?} refers through more than {MAX_DEPTH} bundles"
             ));
         }
+        // A credential, or a parameter its bundle declares sensitive, is a
+        // secret wherever it goes.
+        let secret = match kind {
+            Kind::Credential => true,
+            Kind::Parameter => ctx.sensitive_parameters.contains(name),
+        };
         if ctx.id == self.graph.root {
             return Ok(match kind {
                 Kind::Parameter => self
                     .root
                     .parameters
                     .get(name)
+                    .or_else(|| self.remembered.get(name))
                     .or_else(|| ctx.defaults.get(name))
-                    .cloned(),
-                Kind::Credential => self.root.credentials.get(name).cloned(),
+                    .map(|v| (v.clone(), secret)),
+                Kind::Credential => self.root.credentials.get(name).map(|v| (v.clone(), true)),
             });
         }
         let wires = match kind {
@@ -67,17 +77,18 @@ impl Renderer<'_> {
             Kind::Credential => &ctx.credentials,
         };
         match wires.get(name) {
-            Some(w) => self.render(w, depth + 1).map(Some),
+            Some(w) => self
+                .render(w, depth + 1)
+                .map(|(v, s)| Some((v, s || secret))),
             None => Ok(match kind {
-                Kind::Parameter => ctx.defaults.get(name).cloned(),
+                Kind::Parameter => ctx.defaults.get(name).map(|v| (v.clone(), secret)),
                 Kind::Credential => None,
             }),
         }
     }
 
-    fn render(&self, w: &Wire, depth: usize) -> Result<String, String> {
+    fn render(&self, w: &Wire, depth: usize) -> Result<(String, bool), String> {
         self.render_in(&w.template, w.mustache, &w.context, None, depth)
-            .map(|(v, _)| v)
     }
 
     /// Render `template` over node `context`'s values; `own` is the
@@ -109,12 +120,19 @@ impl Renderer<'_> {
             let parts: Vec<&str> = name.split('.').collect();
             match parts.as_slice() {
                 ["outputs", o] if own.is_some() => output(own.unwrap_or_default(), o),
-                ["bundle", "parameters", p] => self
-                    .value(ctx, Kind::Parameter, p, depth)?
-                    .ok_or_else(|| format!("parameter {p:?} of {} has no value", ctx.id)),
+                ["bundle", "parameters", p] => {
+                    let (v, s) = self
+                        .value(ctx, Kind::Parameter, p, depth)?
+                        .ok_or_else(|| format!("parameter {p:?} of {} has no value", ctx.id))?;
+                    if s {
+                        sensitive.set(true);
+                    }
+                    Ok(v)
+                }
                 ["bundle", "credentials", c] => {
                     sensitive.set(true);
                     self.value(ctx, Kind::Credential, c, depth)?
+                        .map(|(v, _)| v)
                         .ok_or_else(|| format!("credential {c:?} of {} was not given", ctx.id))
                 }
                 ["bundle", "dependencies", d, "outputs", o] => {
@@ -149,22 +167,40 @@ pub fn for_node(
     root: &Inputs,
     store: &Store,
 ) -> Result<Inputs, String> {
-    let r = Renderer { graph, root, store };
+    let remembered = store
+        .last_parameters(&graph.root)
+        .map_err(|e| e.to_string())?
+        .and_then(|p| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&p).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect();
+    let r = Renderer {
+        graph,
+        root,
+        remembered,
+        store,
+    };
     let mut inputs = if node.id == graph.root {
         root.clone()
     } else {
         let mut i = Inputs::default();
         for (k, w) in &node.parameters {
-            i.parameters.insert(
-                k.clone(),
-                r.render(w, 0).map_err(|e| format!("parameter {k}: {e}"))?,
-            );
+            let (v, secret) = r.render(w, 0).map_err(|e| format!("parameter {k}: {e}"))?;
+            if secret {
+                // Made from a secret: masked in the dependency's logs and
+                // never stored with its run, as if declared sensitive.
+                i.secret_parameters.insert(k.clone());
+            }
+            i.parameters.insert(k.clone(), v);
         }
         for (k, w) in &node.credentials {
-            i.credentials.insert(
-                k.clone(),
-                r.render(w, 0).map_err(|e| format!("credential {k}: {e}"))?,
-            );
+            let (v, _) = r.render(w, 0).map_err(|e| format!("credential {k}: {e}"))?;
+            i.credentials.insert(k.clone(), v);
         }
         i
     };
@@ -173,7 +209,9 @@ pub fn for_node(
             .dependency_outputs
             .insert(alias.clone(), outputs_of(store, id)?);
     }
-    for (name, p) in &node.promoted {
+    // An uninstall promotes nothing: the bundle's outputs go with it.
+    let promoting = node.action.as_deref() != Some("uninstall");
+    for (name, p) in node.promoted.iter().filter(|_| promoting) {
         let value = r
             .render_in(&p.template, p.mustache, &node.id, Some(&p.from), 0)
             .map_err(|e| format!("promoted output {name}: {e}"))?;

@@ -6,7 +6,7 @@
 use super::{now_ms, TaskStatus, WorkflowError, WorkflowStatus};
 use crate::dependencies::Graph;
 use crate::store::{RunStatus, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
 /// A workflow as stored.
@@ -108,7 +108,10 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         tx.execute(
             "INSERT INTO workflows (installation, action, status, graph, inputs, created_ms, modified_ms)
              VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5)",
@@ -289,7 +292,10 @@ impl Store {
             source,
         };
         let now = now_ms();
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let floor: i64 = tx
             .query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0))
             .map_err(sql)?;
@@ -337,7 +343,10 @@ impl Store {
             source,
         };
         let now = now_ms();
-        let tx = self.conn.transaction().map_err(sql)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
         tx.execute(
             "UPDATE attempts SET status = ?3, finished_ms = ?4, run_id = ?5, error = ?6
              WHERE workflow_id = ?1 AND node = ?2

@@ -538,6 +538,14 @@ fn sharing_group(
     }
 }
 
+/// What an interface asks for of one kind, and what the bundle declares:
+/// (kind, wanted entries, declared (name, type)).
+type Shape<'a> = (
+    &'static str,
+    &'a Vec<crate::manifest::InterfaceEntry>,
+    Vec<(&'a String, Option<&'a String>)>,
+);
+
 /// A bundle satisfies an interface when it declares the interface's id in
 /// `dependencies.provides.interface.id`, or declares at least the
 /// parameters, credentials and outputs of the interface document (inline,
@@ -595,11 +603,7 @@ fn check_interface(
     };
     if let Some(doc) = &document {
         let mut missing = Vec::new();
-        let declared: [(
-            &str,
-            &Vec<crate::manifest::InterfaceEntry>,
-            Vec<(&String, Option<&String>)>,
-        ); 3] = [
+        let declared: [Shape<'_>; 3] = [
             (
                 "parameter",
                 &doc.parameters,

@@ -1316,6 +1316,7 @@ mod tests {
         for text in [
             include_str!("../../mixins-wasm/helm3/src/schema.json"),
             include_str!("../../mixins-wasm/kubernetes/src/schema.json"),
+            include_str!("../../mixins-wasm/terraform/src/schema.json"),
         ] {
             let schema: Value = serde_json::from_str(text).expect("mixin schema is JSON");
             compiled(schema);

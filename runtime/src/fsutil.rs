@@ -41,15 +41,30 @@ pub fn file_name_for(name: &str, extension: &str) -> String {
     }
 }
 
-/// Take an exclusive `flock` on `file` without waiting; false when another
-/// process holds it.
+/// Open (creating, never truncating) the lock file at `path`: what it
+/// holds — a holder's marker or pid — is the caller's to read.
+pub fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// `flock(LOCK_EX)` on `file`, waiting or not; false when `wait` is false
+/// and another open file holds it.
 #[cfg(unix)]
-pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+fn flock(file: &std::fs::File, wait: bool) -> std::io::Result<bool> {
     use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a descriptor this function's caller owns; no memory
-    // is shared with the kernel.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a descriptor the caller owns; no memory is shared
+    // with the kernel.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
         return Ok(true);
     }
     let e = std::io::Error::last_os_error();
@@ -60,36 +75,22 @@ pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
     }
 }
 
+/// Without `flock`, every lock is granted at once.
 #[cfg(not(unix))]
-pub fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+fn flock(_file: &std::fs::File, _wait: bool) -> std::io::Result<bool> {
     Ok(true)
+}
+
+/// Take an exclusive `flock` on `file` without waiting; false when another
+/// process holds it.
+pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    flock(file, false)
 }
 
 /// Open (creating) `path` and wait for an exclusive `flock` on it; the lock
 /// is held until the returned file is dropped (or the process dies).
-#[cfg(unix)]
 pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::io::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    // SAFETY: flock on a descriptor this function owns; no memory is shared
-    // with the kernel.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let file = lock_file(path)?;
+    flock(&file, true)?;
     Ok(file)
-}
-
-/// Without `flock`, no waiting: concurrent compiles each do the work.
-#[cfg(not(unix))]
-pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
 }

@@ -53,6 +53,14 @@ macro_rules! text_status {
                     $($name::$variant => $text),+
                 }
             }
+
+            /// The status stored as `text`.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -79,6 +87,8 @@ macro_rules! text_status {
         }
     };
 }
+
+pub(crate) use text_status;
 
 text_status! {
     /// Where an installation stands after its last run.
@@ -182,10 +192,40 @@ pub struct StoredOutput {
     pub run_id: i64,
 }
 
+/// The store's file, for errors raised while a transaction borrows it.
+pub(crate) struct At(String);
+
+impl At {
+    /// Map a SQLite error to the store's error.
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.0.clone(),
+            source,
+        }
+    }
+}
+
+/// A write transaction on `conn` (the store at `path`), taken at once
+/// (`IMMEDIATE`): concurrent writers (a workflow's parallel tasks) wait for
+/// each other through the busy timeout instead of failing when a read would
+/// later turn into a write. With it, what maps errors while the transaction
+/// borrows the connection. A function of the fields, not of `Store`, so the
+/// seal key stays usable inside the transaction.
+pub(crate) fn write<'c>(
+    conn: &'c mut Connection,
+    path: &str,
+) -> Result<(rusqlite::Transaction<'c>, At), StoreError> {
+    let at = At(path.to_string());
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(at.err())?;
+    Ok((tx, at))
+}
+
 /// The state store.
 pub struct Store {
     pub(crate) conn: Connection,
-    path: String,
+    pub(crate) path: String,
     /// Seals sensitive values: none is kept in clear.
     pub(crate) key: SealKey,
 }
@@ -331,15 +371,8 @@ impl Store {
     /// Stores written before values were sealed kept them as text: seal
     /// them, in one transaction, the first time such a store is opened.
     fn seal_legacy_values(&mut self) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         let legacy: Vec<(i64, String, Zeroizing<String>)> = {
             let mut stmt = tx
                 .prepare(
@@ -403,15 +436,8 @@ impl Store {
         group: Option<&str>,
         parents: &[String],
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         if let Some(g) = group {
             tx.execute(
                 "INSERT INTO sharing_groups (installation, group_name) VALUES (?1, ?2)
@@ -457,15 +483,8 @@ impl Store {
 
     /// Record a finished run atomically; returns its id.
     pub fn record(&mut self, r: &RunRecord<'_>) -> Result<i64, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         let finished = now();
         let status = if r.error.is_some() {
             RunStatus::Failed
@@ -772,15 +791,8 @@ impl Store {
     /// Forget installation `name`: its runs, step results, outputs and
     /// sealed values, in one transaction. True when it existed.
     pub fn delete_installation(&mut self, name: &str) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         let runs = "SELECT id FROM runs WHERE installation = ?1";
         for table in ["results", "sensitive_values", "outputs", "state_files"] {
             tx.execute(

@@ -27,6 +27,16 @@ impl Delimiters {
         }
     }
 
+    /// `{{ }}` when `yes`, `${ }` otherwise (as a wiring template records
+    /// its manifest's choice).
+    pub fn mustache(yes: bool) -> Delimiters {
+        if yes {
+            Delimiters::Mustache
+        } else {
+            Delimiters::Dollar
+        }
+    }
+
     fn open(self) -> &'static str {
         match self {
             Delimiters::Dollar => "${",

@@ -194,11 +194,7 @@ pub fn argv(action: &str, step: &Step) -> Result<Vec<Vec<String>>, String> {
 struct Helm3;
 
 fn tool(program: &str, image: &Option<String>) -> Command<'static> {
-    let c = Command::new(program);
-    match image {
-        Some(i) => c.image(i.clone()),
-        None => c,
-    }
+    Command::new(program).image_if(image.as_deref())
 }
 
 impl Mixin for Helm3 {

@@ -87,6 +87,14 @@ impl<'a> Command<'a> {
         self.image = Some(image.into());
         self
     }
+    /// Run in `image` when there is one (a step's or its mixin config's
+    /// `image:`), as a host command otherwise.
+    pub fn image_if(self, image: Option<&str>) -> Self {
+        match image {
+            Some(i) => self.image(i),
+            None => self,
+        }
+    }
     /// Mount the granted directory `source` (a guest path) at `target` in
     /// the container.
     pub fn mount(

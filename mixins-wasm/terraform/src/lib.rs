@@ -215,10 +215,9 @@ impl Mixin for Terraform {
             );
         }
         let tf = || {
-            let mut c = Command::new(binary.clone()).workdir(dir.clone());
-            if let Some(i) = &image {
-                c = c.image(i.clone());
-            }
+            let mut c = Command::new(binary.clone())
+                .workdir(dir.clone())
+                .image_if(image.as_deref());
             if let Some(level) = step.log_level.as_deref().filter(|l| !l.is_empty()) {
                 c = c.env("TF_LOG", level);
             }

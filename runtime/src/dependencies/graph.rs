@@ -474,11 +474,7 @@ fn wire(template: &str, context: &str, m: &Manifest) -> Wire {
 /// `${ bundle.parameters.p }` of two different parents may differ.
 fn same_templates(a: &BTreeMap<String, Wire>, b: &BTreeMap<String, Wire>) -> bool {
     let literal = |w: &Wire| {
-        let delims = if w.mustache {
-            Delimiters::Mustache
-        } else {
-            Delimiters::Dollar
-        };
+        let delims = Delimiters::mustache(w.mustache);
         crate::template::references(&serde_yaml::Value::String(w.template.clone()), delims)
             .is_empty()
     };
@@ -675,8 +671,10 @@ fn check_interface(
     Ok(())
 }
 
-/// Check what `pid`'s dependencies are wired to, and add an edge for every
-/// output one dependency takes from another.
+/// Wiring, where it needs the resolved bundles: an output one dependency
+/// takes from another must be declared by that bundle, and makes an edge.
+/// (What the parent declares, which dependencies exist and self-wiring
+/// were checked by [`super::lint`] before.)
 fn check_wiring(
     pid: &str,
     pm: &Manifest,
@@ -697,67 +695,39 @@ fn check_wiring(
             .map(|(k, v)| ("parameters", k, v))
             .chain(d.credentials.iter().map(|(k, v)| ("credentials", k, v)));
         for (kind, k, v) in inputs {
-            let field = format!("dependencies.requires[{i}].{kind}.{k}");
-            let at = || pm.source.locate(&field);
-            let path = show_path(root, &nodes[&this].via);
-            for r in refs(&v.0, delims).map_err(|e| invalid(at(), format!("{path}: {e}")))? {
-                match r {
-                    Ref::Parameter(p) if !pm.parameters.iter().any(|x| x.name == p) => {
-                        return Err(invalid(
-                            at(),
-                            format!("{path}: bundle {} declares no parameter {p:?}", pm.name),
-                        ))
-                    }
-                    Ref::Credential(c) if !pm.credentials.iter().any(|x| x.name == c) => {
-                        return Err(invalid(
-                            at(),
-                            format!("{path}: bundle {} declares no credential {c:?}", pm.name),
-                        ))
-                    }
-                    Ref::Output { dependency, output } => {
-                        let Some(from) = siblings.get(&dependency) else {
-                            return Err(invalid(
-                                at(),
-                                format!(
-                                    "{path}: bundle {} has no dependency {dependency:?} (it requires: {})",
-                                    pm.name,
-                                    list(siblings.keys().map(String::as_str))
-                                ),
-                            ));
-                        };
-                        if *from == this {
-                            return Err(invalid(
-                                at(),
-                                format!("dependency cycle: {path} takes its own output {output:?}"),
-                            ));
-                        }
-                        let fm = &manifests[from];
-                        if !fm.outputs.iter().any(|o| o.name == output) {
-                            return Err(invalid(
-                                at(),
-                                format!(
-                                    "{path}: dependency {dependency} (bundle {}) declares no output {output:?} (it declares: {})",
-                                    fm.name,
-                                    list(fm.outputs.iter().map(|o| o.name.as_str()))
-                                ),
-                            ));
-                        }
-                        nodes
-                            .get_mut(&this)
-                            .expect("sibling node")
-                            .after
-                            .insert(from.clone());
-                    }
-                    _ => {}
+            for r in refs(&v.0, delims).unwrap_or_default() {
+                let Ref::Output { dependency, output } = r else {
+                    continue;
+                };
+                let Some(from) = siblings.get(&dependency) else {
+                    continue;
+                };
+                let fm = &manifests[from];
+                if !fm.outputs.iter().any(|o| o.name == output) {
+                    return Err(invalid(
+                        pm.source
+                            .locate(&format!("dependencies.requires[{i}].{kind}.{k}")),
+                        format!(
+                            "{}: dependency {dependency} (bundle {}) declares no output {output:?} (it declares: {})",
+                            show_path(root, &nodes[&this].via),
+                            fm.name,
+                            list(fm.outputs.iter().map(|o| o.name.as_str()))
+                        ),
+                    ));
                 }
+                nodes
+                    .get_mut(&this)
+                    .expect("sibling node")
+                    .after
+                    .insert(from.clone());
             }
         }
     }
     Ok(())
 }
 
-/// A bundle's own steps may name its dependencies' outputs: each must be a
-/// dependency it declares, and an output that bundle declares.
+/// A bundle's own steps may name its dependencies' outputs: each must be an
+/// output that dependency's bundle declares (lint checked the names).
 fn check_own_steps(
     nodes: &BTreeMap<String, Node>,
     manifests: &BTreeMap<String, Manifest>,
@@ -771,14 +741,7 @@ fn check_own_steps(
                     if let ["bundle", "dependencies", dep, "outputs", out] = parts.as_slice() {
                         let at = m.source.locate(&step.path);
                         let Some(node) = nodes[id].dependencies.get(*dep) else {
-                            return Err(invalid(
-                                at,
-                                format!(
-                                    "{name}: bundle {} has no dependency {dep:?} (it requires: {})",
-                                    m.name,
-                                    list(nodes[id].dependencies.keys().map(String::as_str))
-                                ),
-                            ));
+                            continue;
                         };
                         let dm = &manifests[node];
                         if !dm.outputs.iter().any(|o| o.name == *out) {
@@ -806,11 +769,7 @@ fn add_transitive_edges(nodes: &mut BTreeMap<String, Node>) {
         if depth > MAX_DEPTH {
             return;
         }
-        let delims = if w.mustache {
-            Delimiters::Mustache
-        } else {
-            Delimiters::Dollar
-        };
+        let delims = Delimiters::mustache(w.mustache);
         let Some(ctx) = nodes.get(&w.context) else {
             return;
         };

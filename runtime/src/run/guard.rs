@@ -52,13 +52,7 @@ impl Guard {
         };
         crate::fsutil::private_dir(dir).map_err(io)?;
         let path = dir.join(crate::fsutil::file_name_for(installation, "run"));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = crate::fsutil::lock_file(&path).map_err(io)?;
         if !crate::fsutil::try_lock(&file).map_err(io)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);

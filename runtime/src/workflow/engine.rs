@@ -19,7 +19,7 @@ use super::{TaskStatus, WorkflowError, WorkflowStatus};
 use crate::dependencies::{Node, Reason};
 use crate::run::Inputs;
 use crate::store::{RunStatus, Store};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -122,13 +122,7 @@ fn lock(dir: &std::path::Path, id: i64) -> Result<Held, WorkflowError> {
         source,
     };
     crate::fsutil::private_dir(dir).map_err(err)?;
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(err)?;
+    let mut file = crate::fsutil::lock_file(&path).map_err(err)?;
     if !crate::fsutil::try_lock(&file).map_err(err)? {
         let pid = std::fs::read_to_string(&path).unwrap_or_default();
         return Err(WorkflowError::Busy {
@@ -180,7 +174,16 @@ impl Engine<'_> {
         }
         self.store
             .set_workflow_status(id, WorkflowStatus::Running, None)?;
-        let graph = wf.graph.clone();
+        // Loaded once more after recovery and retry; from here this engine
+        // is the only writer (it holds the lock), so it keeps the statuses
+        // in memory and writes every change through.
+        let wf = self.store.workflow(id)?;
+        let graph = &wf.graph;
+        let mut status: BTreeMap<&str, TaskStatus> = wf
+            .tasks
+            .iter()
+            .map(|t| (t.node.as_str(), t.status))
+            .collect();
         // Reused installations are used by their parents from now on.
         for n in graph.nodes.iter().filter(|n| n.reason == Reason::Reused) {
             if n.id != graph.root {
@@ -191,38 +194,34 @@ impl Engine<'_> {
         let parallel = self.parallel.max(1);
         let pid = std::process::id();
         std::thread::scope(|scope| -> Result<(), WorkflowError> {
-            let (tx, rx) = std::sync::mpsc::channel::<(String, i64, TaskEnd)>();
-            let mut running: BTreeSet<String> = BTreeSet::new();
+            let (tx, rx) = std::sync::mpsc::channel::<(&str, i64, TaskEnd)>();
+            let mut running = 0usize;
             loop {
-                let current = self.store.workflow(id)?;
                 if !crate::interrupt::requested() {
-                    let done: BTreeSet<&str> = current
+                    let ready: Vec<&Node> = wf
                         .tasks
                         .iter()
-                        .filter(|t| t.status.lets_dependents_run())
-                        .map(|t| t.node.as_str())
+                        .filter(|t| status[t.node.as_str()] == TaskStatus::Pending)
+                        .filter(|t| {
+                            t.after.iter().all(|a| {
+                                status
+                                    .get(a.as_str())
+                                    .is_some_and(|s| s.lets_dependents_run())
+                            })
+                        })
+                        .filter_map(|t| graph.node(&t.node))
                         .collect();
-                    let ready: Vec<&super::Task> = current
-                        .tasks
-                        .iter()
-                        .filter(|t| t.status == TaskStatus::Pending)
-                        .filter(|t| !running.contains(&t.node))
-                        .filter(|t| t.after.iter().all(|a| done.contains(a.as_str())))
-                        .collect();
-                    for t in ready {
-                        if running.len() >= parallel {
+                    for node in ready {
+                        if running >= parallel {
                             break;
                         }
-                        let Some(node) = graph.node(&t.node) else {
-                            continue;
-                        };
                         let Some(action) = node.action.as_deref() else {
                             continue;
                         };
                         // Just in time: the sources are read now, for this
                         // task, and the values live in its thread only.
                         let rendered = (self.root_inputs)()
-                            .and_then(|root| inputs::for_node(&graph, node, &root, self.store));
+                            .and_then(|root| inputs::for_node(graph, node, &root, self.store));
                         let attempt = self.store.start_task(id, &node.id, pid)?;
                         // Who shares and uses it is known before it runs, so
                         // a failed first install is still its group's.
@@ -249,6 +248,7 @@ impl Engine<'_> {
                                     None,
                                     Some(&error),
                                 )?;
+                                status.insert(&node.id, TaskStatus::Failed);
                                 on_event(Event::Finished {
                                     node: &node.id,
                                     status: TaskStatus::Failed,
@@ -257,7 +257,8 @@ impl Engine<'_> {
                                 });
                             }
                             Ok(inputs) => {
-                                running.insert(node.id.clone());
+                                running += 1;
+                                status.insert(&node.id, TaskStatus::Running);
                                 let tx = tx.clone();
                                 scope.spawn(move || {
                                     // A panicking executor fails its task
@@ -279,34 +280,23 @@ impl Engine<'_> {
                                             "the executor panicked (a wasmix bug: please report it)"
                                                 .into(),
                                     });
-                                    let _ = tx.send((node.id.clone(), started, end));
+                                    let _ = tx.send((node.id.as_str(), started, end));
                                 });
                             }
                         }
                     }
                 }
-                if running.is_empty() {
-                    let progress = !crate::interrupt::requested()
-                        && self.store.workflow(id)?.tasks.iter().any(|t| {
-                            t.status == TaskStatus::Pending
-                                && t.after.iter().all(|a| {
-                                    current
-                                        .tasks
-                                        .iter()
-                                        .any(|x| &x.node == a && x.status.lets_dependents_run())
-                                })
-                        });
-                    if !progress {
-                        return Ok(());
-                    }
-                    continue;
+                // Every ready task was started: with none running, nothing
+                // more can become ready.
+                if running == 0 {
+                    return Ok(());
                 }
                 let Ok((node_id, started, end)) = rx.recv() else {
                     return Ok(());
                 };
-                running.remove(&node_id);
-                let node = graph.node(&node_id).expect("task of the graph");
-                let (status, run_id, error) = match &end {
+                running -= 1;
+                let node = graph.node(node_id).expect("task of the graph");
+                let (ended, run_id, error) = match &end {
                     TaskEnd::Succeeded { run_id } => (TaskStatus::Succeeded, Some(*run_id), None),
                     TaskEnd::Failed { run_id, error } => {
                         (TaskStatus::Failed, *run_id, Some(error.clone()))
@@ -318,27 +308,26 @@ impl Engine<'_> {
                         Some("interrupted (Ctrl-C)".to_string()),
                     ),
                 };
-                if status == TaskStatus::Succeeded {
-                    self.linked(node)?;
+                if ended == TaskStatus::Succeeded {
+                    self.unlink_if_removed(node)?;
                 }
                 self.store
-                    .finish_task(id, &node_id, status, run_id, error.as_deref())?;
+                    .finish_task(id, node_id, ended, run_id, error.as_deref())?;
+                status.insert(node_id, ended);
                 on_event(Event::Finished {
-                    node: &node_id,
-                    status,
+                    node: node_id,
+                    status: ended,
                     error: error.as_deref(),
                     millis: super::now_ms() - started,
                 });
             }
         })?;
-        let wf = self.store.workflow(id)?;
-        let (status, error) = if wf.tasks.iter().any(|t| t.status == TaskStatus::Failed) {
-            let failed: Vec<&str> = wf
-                .tasks
-                .iter()
-                .filter(|t| t.status == TaskStatus::Failed)
-                .map(|t| t.node.as_str())
-                .collect();
+        let failed: Vec<&str> = status
+            .iter()
+            .filter(|(_, s)| **s == TaskStatus::Failed)
+            .map(|(n, _)| *n)
+            .collect();
+        let (outcome, error) = if !failed.is_empty() {
             (
                 WorkflowStatus::Failed,
                 Some(format!(
@@ -346,7 +335,7 @@ impl Engine<'_> {
                     failed.join(", ")
                 )),
             )
-        } else if wf.tasks.iter().any(|t| t.status == TaskStatus::Pending) {
+        } else if status.values().any(|s| *s == TaskStatus::Pending) {
             (
                 WorkflowStatus::Interrupted,
                 Some(format!(
@@ -357,7 +346,7 @@ impl Engine<'_> {
             (WorkflowStatus::Succeeded, None)
         };
         self.store
-            .set_workflow_status(id, status, error.as_deref())?;
+            .set_workflow_status(id, outcome, error.as_deref())?;
         self.store.workflow(id)
     }
 
@@ -391,14 +380,11 @@ impl Engine<'_> {
         Ok(n)
     }
 
-    /// Record what a succeeded task changed in who uses whom.
-    fn linked(&mut self, node: &Node) -> Result<(), WorkflowError> {
-        let action = node.action.as_deref().unwrap_or_default();
-        if action == "uninstall" {
+    /// An installation a task uninstalled is no one's dependency or parent
+    /// any more. (Who uses a dependency is recorded when its task starts.)
+    fn unlink_if_removed(&mut self, node: &Node) -> Result<(), WorkflowError> {
+        if node.action.as_deref() == Some("uninstall") {
             self.store.unlink(&node.id)?;
-        } else if node.reason != Reason::Root {
-            self.store
-                .link_dependency(&node.id, node.sharing.as_deref(), &node.required_by)?;
         }
         Ok(())
     }
@@ -418,7 +404,7 @@ impl Engine<'_> {
             let status = match found {
                 Some((run_id, RunStatus::Succeeded)) => {
                     if let Some(node) = wf.graph.node(&t.node) {
-                        self.linked(node)?;
+                        self.unlink_if_removed(node)?;
                     }
                     self.store.finish_task(
                         wf.id,

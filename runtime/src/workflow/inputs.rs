@@ -148,11 +148,7 @@ impl Renderer<'_> {
                 _ => Err("not a wiring variable".into()),
             }
         };
-        let delims = if mustache {
-            Delimiters::Mustache
-        } else {
-            Delimiters::Dollar
-        };
+        let delims = Delimiters::mustache(mustache);
         let text = render_str(template, delims, &lookup, context).map_err(|e| e.to_string())?;
         Ok((text, sensitive.get()))
     }

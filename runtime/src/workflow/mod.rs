@@ -21,41 +21,7 @@ pub use record::{Attempt, Task, Workflow};
 
 use crate::store::StoreError;
 
-macro_rules! status {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// The name stored and shown.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            /// The status stored as `text`.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.pad(self.as_str())
-            }
-        }
-    };
-}
-
-status! {
+crate::store::text_status! {
     /// Where a workflow stands.
     WorkflowStatus {
         /// Persisted; its process is running it (or was killed: `resume`).
@@ -71,7 +37,7 @@ status! {
     }
 }
 
-status! {
+crate::store::text_status! {
     /// Where a task stands.
     TaskStatus {
         /// Waiting for the tasks before it.

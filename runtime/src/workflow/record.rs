@@ -6,7 +6,7 @@
 use super::{now_ms, TaskStatus, WorkflowError, WorkflowStatus};
 use crate::dependencies::Graph;
 use crate::store::{RunStatus, Store, StoreError};
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// A workflow as stored.
@@ -86,16 +86,6 @@ fn inputs_context(id: i64) -> String {
     format!("workflow {id} inputs")
 }
 
-fn status_of<T>(text: String, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown status {text:?}").into(),
-        )
-    })
-}
-
 impl Store {
     /// Persist a new workflow for `graph`, every task pending (or reused /
     /// skipped when it has nothing to run), with the operator's input
@@ -103,15 +93,8 @@ impl Store {
     pub fn create_workflow(&mut self, graph: &Graph, inputs: &[u8]) -> Result<i64, StoreError> {
         let json = serde_json::to_string(graph).expect("JSON of plain values");
         let now = now_ms();
-        let path = self.dir().display().to_string();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = crate::store::write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         tx.execute(
             "INSERT INTO workflows (installation, action, status, graph, inputs, created_ms, modified_ms)
              VALUES (?1, ?2, ?3, ?4, x'', ?5, ?5)",
@@ -211,7 +194,7 @@ impl Store {
                 Ok(Task {
                     node: r.get(0)?,
                     action: r.get(1)?,
-                    status: status_of(r.get(2)?, TaskStatus::parse)?,
+                    status: r.get(2)?,
                     bundle: r.get(3)?,
                     level: r.get::<_, i64>(4)? as usize,
                     after: serde_json::from_str(&after).unwrap_or_default(),
@@ -242,7 +225,7 @@ impl Store {
                         pid: r.get(2)?,
                         started_ms: r.get(3)?,
                         finished_ms: r.get(4)?,
-                        status: status_of(r.get(5)?, TaskStatus::parse)?,
+                        status: r.get(5)?,
                         run_id: r.get(6)?,
                         error: r.get(7)?,
                     },
@@ -286,16 +269,9 @@ impl Store {
     /// attempt remembers the newest run id before it, so a later resume can
     /// tell whether the run it started finished.
     pub fn start_task(&mut self, id: i64, node: &str, pid: u32) -> Result<u32, StoreError> {
-        let path = self.dir().display().to_string();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
         let now = now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = crate::store::write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         let floor: i64 = tx
             .query_row("SELECT COALESCE(MAX(id), 0) FROM runs", [], |r| r.get(0))
             .map_err(sql)?;
@@ -337,16 +313,9 @@ impl Store {
         run_id: Option<i64>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let path = self.dir().display().to_string();
-        let sql = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
         let now = now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
+        let (tx, at) = crate::store::write(&mut self.conn, &self.path)?;
+        let sql = at.err();
         tx.execute(
             "UPDATE attempts SET status = ?3, finished_ms = ?4, run_id = ?5, error = ?6
              WHERE workflow_id = ?1 AND node = ?2

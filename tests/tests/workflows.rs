@@ -536,6 +536,16 @@ fn a_cycle_and_wiring_to_an_undeclared_output_are_refused_before_anything_runs()
     w(&sb, &reg, &["install", dir.to_str().unwrap()])
         .expect_code(2)
         .expect_stderr("does not provide interface");
+    // --parallel means nothing to a bundle without dependencies: refused.
+    let plain = node(&sb, &c, "plain", "", "-", "0");
+    w(
+        &sb,
+        &reg,
+        &["install", plain.to_str().unwrap(), "--parallel", "2"],
+    )
+    .expect_code(2)
+    .expect_stderr("--parallel sets how many of a bundle's dependencies run at once");
+    assert!(c.lines("plain").is_empty());
     // Nothing ran, nothing was persisted.
     assert!(c.lines("d").is_empty());
     w(&sb, &reg, &["workflow", "list"])

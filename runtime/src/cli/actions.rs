@@ -242,6 +242,12 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     if super::workflow::has_dependencies(manifest) {
         return super::workflow::start(cli, action, args, &opened, &installation, args.parallel);
     }
+    if args.parallel.is_some() {
+        return Err(bad_input(anyhow!(
+            "--parallel sets how many of a bundle's dependencies run at once, and {} has none",
+            manifest.file.display()
+        )));
+    }
     let inputs = inputs(cli, args, manifest)?;
     let plans = BundlePlan::new(manifest)?;
     let mut rt = runtime(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs beyond Rust: the wasm32-wasip2 target, an OCI
 # registry (CNCF distribution), skopeo, htpasswd, Podman with runc, busybox
-# (to build the test image) and the PyPI `oras` client. Installs what is
+# (to build the test image), xxd and the PyPI `oras` client. Installs what is
 # missing when it can (root, or sudo without a password); otherwise names
 # what is missing and how to install it, and fails.
 set -euo pipefail
@@ -18,6 +18,8 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# The secret-masking tests pass a credential through xxd (od and base64 are coreutils).
+command -v xxd >/dev/null || need+=(xxd)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -702,3 +702,64 @@ fn a_bound_credential_handle_is_refused_to_other_programs() {
     assert!(r["a1"].contains("SECRET=*******"), "{r:?}");
     assert!(!run.all().contains(secret), "{}", run.all());
 }
+
+#[test]
+fn a_use_only_credential_does_not_come_back_through_the_programs_it_is_passed_to() {
+    // Long enough that base64 and `xxd -p` wrap it over lines and `od`
+    // spreads it over several offset-prefixed lines.
+    let secret = "s3cr3t-token-value-that-is-long-enough-to-wrap-every-line-0123456789";
+    let cases = [
+        ("printenv", r#"["SECRET"]"#),
+        ("sh", r#"["-c", "echo $SECRET"]"#),
+        ("sh", r#"["-c", "printf %s \"$SECRET\" | base64"]"#),
+        ("sh", r#"["-c", "printf %s \"$SECRET\" | xxd -p"]"#),
+        ("sh", r#"["-c", "printf %s \"$SECRET\" | od"]"#),
+        ("sh", r#"["-c", "printf %s \"$SECRET\" | od -An -tx1"]"#),
+    ];
+    let attempts: Vec<String> = cases
+        .iter()
+        .map(|(program, args)| {
+            format!("{{kind: run-with-secret, program: {program}, name: token, args: {args}}}")
+        })
+        .collect();
+    let attempts: Vec<&str> = attempts.iter().map(String::as_str).collect();
+    let sb = Sandbox::new();
+    let b = sb.bundle(
+        "printers",
+        &single_step(
+            "credentials:\n  - name: token\n",
+            "{credentials: [token], commands: [printenv, sh]}",
+            &attempts,
+        ),
+        &[],
+    );
+    let (run, _) = install(
+        &sb,
+        &b,
+        &["--cred", "token=env:TOKEN"],
+        &[("TOKEN", secret)],
+    );
+    run.expect_code(0);
+    let r = results(&sb);
+    let forms = wasmix::redact::encodings(secret);
+    for (i, (program, args)) in cases.iter().enumerate() {
+        let got = &r[&format!("a{i}")];
+        // The command ran, got the secret and printed it in some form...
+        assert!(
+            got.starts_with("ok:exit=0") && got.contains(wasmix::redact::MASK),
+            "{program} {args}: {got}"
+        );
+        // ...and no eight bytes of any form of it reached the mixin, even
+        // with the layout (line breaks, spaces) taken out.
+        let flat: String = got.split_whitespace().collect();
+        for form in &forms {
+            for w in form.windows(8) {
+                let w = String::from_utf8_lossy(w);
+                assert!(
+                    !flat.contains(w.as_ref()),
+                    "{program} {args} leaks {w:?}: {got}"
+                );
+            }
+        }
+    }
+}

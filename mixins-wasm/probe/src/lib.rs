@@ -57,6 +57,8 @@ enum Attempt {
     RunWithSecret {
         program: String,
         name: String,
+        #[serde(default)]
+        args: Vec<String>,
     },
     Image {
         image: String,
@@ -86,6 +88,24 @@ enum Attempt {
     Output {
         name: String,
         value: String,
+    },
+    /// Return `count` more outputs, each tiny: the host must count them
+    /// before it copies them.
+    OutputFlood {
+        count: u32,
+    },
+    /// One log line of `bytes` bytes.
+    BigLog {
+        bytes: usize,
+    },
+    /// Ask for credential `name` `count` times, keeping every handle.
+    HandleFlood {
+        name: String,
+        count: u32,
+    },
+    /// One driver request with `count` one-byte arguments.
+    ArgFlood {
+        count: u32,
     },
 }
 
@@ -156,9 +176,14 @@ impl Mixin for Probe {
                         format!("exit={} {}", d.exit_code, d.stdout_text().trim_end())
                     })
                 }
-                Attempt::RunWithSecret { program, name } => match credential(&name) {
+                Attempt::RunWithSecret {
+                    program,
+                    name,
+                    args,
+                } => match credential(&name) {
                     Ok(s) => verdict(
                         Command::new(program)
+                            .args(args)
                             .env_secret("SECRET", &s)
                             .run()
                             .map_err(|f| f.message),
@@ -230,6 +255,35 @@ impl Mixin for Probe {
                     extra.push(Output::text(name, value));
                     "ok:output".into()
                 }
+                Attempt::OutputFlood { count } => {
+                    extra.extend((0..count).map(|n| Output::text(format!("f{n}"), "")));
+                    "ok:returned".into()
+                }
+                Attempt::BigLog { bytes } => {
+                    log::info(&"g".repeat(bytes));
+                    "ok:logged".into()
+                }
+                Attempt::HandleFlood { name, count } => {
+                    let mut kept = Vec::new();
+                    let mut refused = None;
+                    for _ in 0..count {
+                        match credential(&name) {
+                            Ok(h) => kept.push(h),
+                            Err(e) => refused = Some(e),
+                        }
+                    }
+                    match refused {
+                        Some(e) => format!("denied:{} held, last refusal: {e}", kept.len()),
+                        None => format!("ok:{}", kept.len()),
+                    }
+                }
+                Attempt::ArgFlood { count } => verdict(
+                    Command::new("true")
+                        .args((0..count).map(|_| "a"))
+                        .run()
+                        .map_err(|f| f.message),
+                    |d| format!("exit={}", d.exit_code),
+                ),
             };
             let prefix = step.prefix.as_deref().unwrap_or("a");
             outputs.push(Output::text(format!("{prefix}{i}"), result));

@@ -66,7 +66,11 @@ fn floor_boundary(s: &str, max: usize) -> usize {
 impl Access {
     fn deny(&mut self, message: String) -> String {
         let message = self.redactor.redact(&message);
-        self.denials.push(message.clone());
+        if self.denials.len() < super::step::MAX_DENIALS {
+            self.denials.push(message.clone());
+        } else {
+            self.denials_dropped += 1;
+        }
         message
     }
 }
@@ -97,7 +101,12 @@ impl credentials::Host for StepState {
         }
         self.table
             .push(SecretHandle { name })
-            .map_err(|e| format!("too many handles: {e}"))
+            .map_err(|_| {
+                format!(
+                    "this step already holds {} handles, its limit; drop the handles it no longer needs",
+                    super::step::MAX_HANDLES
+                )
+            })
     }
 
     fn reveal(&mut self, secret: Resource<SecretHandle>) -> Result<String, String> {

@@ -195,7 +195,11 @@ pub(crate) struct Access {
     pub(crate) log_bytes: usize,
     /// The log budget was reached and said so.
     pub(crate) log_budget_hit: bool,
+    /// Refusals kept for the operator, at most [`MAX_DENIALS`].
     pub(crate) denials: Vec<String>,
+    /// Refusals past [`MAX_DENIALS`], counted and not kept: a mixin asking
+    /// for a denied credential in a loop must not grow the host's memory.
+    pub(crate) denials_dropped: usize,
     pub(crate) driver_calls: u32,
     pub(crate) labels: Vec<(String, String)>,
 }
@@ -209,6 +213,31 @@ impl WasiView for StepState {
     }
 }
 
+/// Refusals one step keeps for the operator; more are counted only.
+pub(crate) const MAX_DENIALS: usize = 100;
+
+/// Host resources (credential handles, WASI streams, files, pollables) one
+/// step may hold at once. A guest keeps 4 bytes per handle and the host a
+/// few hundred, so without a cap a loop of `get-stdout` or `credentials.get`
+/// would grow the host far past the guest's own memory limit.
+pub(crate) const MAX_HANDLES: usize = 4096;
+
+/// The most the host copies out of the guest in one call: a log line, a
+/// driver request, the step's returned outputs, a WASI write. wasmtime counts
+/// every lifted list element at its size on the host, so a list of a million
+/// tiny strings costs what it would take on the host and is refused before it
+/// is copied, whatever the guest's memory limit.
+pub(crate) fn hostcall_budget(limits: &Limits) -> usize {
+    let largest = limits
+        .output_cap
+        .max(limits.max_output_bytes)
+        .max(limits.max_log_bytes)
+        .max(super::host::MAX_REQUEST_BYTES);
+    // Twice the largest single transfer a step may legitimately make, for
+    // the per-element bookkeeping of lists, plus room for small calls.
+    largest.saturating_mul(2).saturating_add(1 << 20)
+}
+
 fn new_store(
     engine: &Engine,
     wasi: WasiCtx,
@@ -216,9 +245,12 @@ fn new_store(
     memory_bytes: usize,
     deadline: Duration,
 ) -> Store<StepState> {
+    let hostcall_fuel = hostcall_budget(&access.limits);
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_HANDLES);
     let state = StepState {
         wasi,
-        table: ResourceTable::new(),
+        table,
         memory: MemoryCap {
             max: memory_bytes,
             hit: false,
@@ -227,6 +259,7 @@ fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
+    store.set_hostcall_fuel(hostcall_fuel);
     // Checked at every epoch tick: the step's own deadline, and Ctrl-C.
     let deadline_at = later(Instant::now(), deadline);
     store.set_epoch_deadline(1);
@@ -280,6 +313,7 @@ fn bare_store(engine: &Engine) -> Store<StepState> {
         log_bytes: 0,
         log_budget_hit: false,
         denials: Vec::new(),
+        denials_dropped: 0,
         driver_calls: 0,
         labels: Vec::new(),
     };
@@ -422,6 +456,7 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         log_bytes: 0,
         log_budget_hit: false,
         denials: Vec::new(),
+        denials_dropped: 0,
         driver_calls: 0,
         labels: vec![
             (
@@ -458,6 +493,12 @@ pub fn execute(engine: &MixinEngine, mixin: &LoadedMixin, input: StepInput<'_>) 
         Err(trap) => Err(explain_trap(&trap, &store, &input.limits)),
     };
     let mut state = store.into_data();
+    if state.access.denials_dropped > 0 {
+        state.access.denials.push(format!(
+            "… and {} more refusals, not kept",
+            state.access.denials_dropped
+        ));
+    }
     for (name, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
         if pipe.contents().len() >= input.limits.output_cap {
             state.access.denials.push(format!(
@@ -537,7 +578,14 @@ fn explain_trap(trap: &wasmtime::Error, store: &Store<StepState>, limits: &Limit
         }
         _ => {
             let root = trap.root_cause().to_string();
-            if root.contains("write beyond capacity") {
+            if root.contains("fuel allocated for hostcalls") {
+                format!(
+                    "the mixin passed more than {} bytes to the host in one call \
+                     (its outputs, a log line, a driver request or a write) and was stopped; \
+                     the step's `limits:` (output, outputs, logs) set this budget",
+                    hostcall_budget(limits)
+                )
+            } else if root.contains("write beyond capacity") {
                 format!(
                     "the mixin printed more than its output limit of {} bytes and was stopped",
                     limits.output_cap

@@ -12,7 +12,7 @@ BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
 
 export WASMIX_TEST_MIXINS := $(MIXINS)
 
-.PHONY: all deps mixins native build example test bench bench-cli lint fmt clean
+.PHONY: all deps mixins native build example test bench bench-cli lint fmt clean install
 
 all: build
 
@@ -31,6 +31,19 @@ example: build
 	WASMIX_HOME=$(EXAMPLE_HOME) WASMIX_MIXIN_PATH=$(MIXINS) API_TOKEN=example-token-value \
 	  $(BIN_DIR)/wasmix install examples/hello --cred api-token=env:API_TOKEN
 	WASMIX_HOME=$(EXAMPLE_HOME) $(BIN_DIR)/wasmix installation outputs hello-wasmix
+
+# `make install` puts wasmix in $(PREFIX)/bin and the first-party mixins in
+# $(PREFIX)/lib/wasmix/mixins, where the binary finds them built in.
+PREFIX ?= $(HOME)/.local
+FIRST_PARTY := exec helm3 kubernetes terraform
+RELEASE_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+
+install: mixins
+	$(CARGO) build --release -p wasmix
+	install -d $(PREFIX)/bin $(PREFIX)/lib/wasmix/mixins
+	install -m 0755 $(RELEASE_DIR)/wasmix $(PREFIX)/bin/wasmix
+	for m in $(FIRST_PARTY); do install -m 0644 $(MIXINS)/wasmix_$$m.wasm $(PREFIX)/lib/wasmix/mixins/; done
+	@echo "installed $(PREFIX)/bin/wasmix with the built-in mixins $(FIRST_PARTY)"
 
 # Installs (or names) what the registry and container tests need, then runs everything.
 deps:

@@ -1412,3 +1412,78 @@ fn a_credential_bound_to_a_program_reaches_that_program_only() {
         .expect_code(0)
         .expect_stdout("token bound to ./tool.sh");
 }
+
+/// A `wasmix` installed as `make install` lays it out (`PREFIX/bin/wasmix`,
+/// `PREFIX/lib/wasmix/mixins/`) runs bundles with no mixin path at all; a
+/// component of the same name on the operator's path overrides the built-in
+/// one, and `mixin list` says which is which.
+#[test]
+fn built_in_mixins_need_no_mixin_path_and_the_path_overrides_them() {
+    let sb = Sandbox::new();
+    let prefix = sb.dir.path().join("prefix");
+    let bin = prefix.join("bin");
+    let builtin = prefix.join("lib/wasmix/mixins");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&builtin).unwrap();
+    let exe = bin.join("wasmix");
+    if std::fs::hard_link(wasmix_e2e::wasmix_bin(), &exe).is_err() {
+        std::fs::copy(wasmix_e2e::wasmix_bin(), &exe).unwrap();
+    }
+    let exec = wasmix_e2e::mixin_dir().join("wasmix_exec.wasm");
+    std::fs::copy(&exec, builtin.join("wasmix_exec.wasm")).unwrap();
+    let bundle = sb.bundle(
+        "builtin",
+        "schemaVersion: 1.0.0\nname: builtin\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      description: hi\n      command: echo\n      arguments: [built-in exec ran]\n      grants: {commands: [echo]}\nuninstall:\n  - exec:\n      command: echo\n      arguments: [bye]\n      grants: {commands: [echo]}\n",
+        &[],
+    );
+    let run = |args: &[&str]| {
+        wasmix_e2e::Run(
+            std::process::Command::new(&exe)
+                .args(args)
+                .env("WASMIX_HOME", sb.home())
+                .env_remove("WASMIX_MIXIN_PATH")
+                .output()
+                .unwrap(),
+        )
+    };
+    run(&["install", bundle.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("built-in exec ran");
+
+    let list = run(&["mixin", "list", "-o", "json"]);
+    list.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let local = doc["local"].as_array().unwrap();
+    assert_eq!(local.len(), 1, "{doc}");
+    assert_eq!(local[0]["name"], "exec");
+    assert_eq!(local[0]["source"], "built-in");
+    assert_eq!(local[0]["version"], "0.1.0");
+    assert!(local[0]["digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // The same name on the operator's path comes first.
+    let mine = sb.home().join("mixins");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::copy(&exec, mine.join("exec.wasm")).unwrap();
+    let list = run(&["mixin", "list", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+    let local = doc["local"].as_array().unwrap();
+    assert_eq!(local.len(), 2, "{doc}");
+    assert_eq!(local[0]["source"], "path");
+    assert!(local[0].get("shadowed_by").is_none(), "{doc}");
+    assert_eq!(local[1]["source"], "built-in");
+    assert_eq!(
+        local[1]["shadowed_by"].as_str().unwrap(),
+        mine.join("exec.wasm").to_str().unwrap()
+    );
+    let text = run(&["mixin", "list"]);
+    assert!(
+        text.stdout().contains("built-in (overridden)"),
+        "{}",
+        text.all()
+    );
+    // With the built-in gone, the operator's copy still serves.
+    std::fs::remove_file(builtin.join("wasmix_exec.wasm")).unwrap();
+    run(&["uninstall", bundle.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("bye");
+}

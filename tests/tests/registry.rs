@@ -118,8 +118,8 @@ fn pushed_artifacts_follow_the_wasm_layout_and_install_offline_from_the_cache() 
 
     let list = w(&sb, &reg, &["mixin", "list", "--output", "json"]);
     let doc: Value = serde_json::from_str(&list.stdout()).unwrap();
-    assert_eq!(doc[0]["digest"], digest.as_str());
-    assert_eq!(doc[0]["mixin"], "exec");
+    assert_eq!(doc["cached"][0]["digest"], digest.as_str());
+    assert_eq!(doc["cached"][0]["mixin"], "exec");
 
     // A clean cache and no registry: offline fails, naming what is missing.
     let fresh = Sandbox::new();

@@ -147,12 +147,17 @@ pub fn runtime(
     })
 }
 
-/// Where mixin components are looked for: `--mixin-path`, else HOME/mixins.
+/// Where mixin components are looked for: `--mixin-path` (or HOME/mixins),
+/// then the built-in mixins installed beside the binary.
 pub fn mixin_path(cli: &Cli) -> Result<MixinPath, Failure> {
-    Ok(match &cli.mixin_path {
+    let mut path = match &cli.mixin_path {
         Some(p) => MixinPath::parse(p),
         None => MixinPath(vec![home(cli)?.join("mixins")]),
-    })
+    };
+    if let Some(dir) = wasmix::resolve::builtin_dir() {
+        path.push(&dir);
+    }
+    Ok(path)
 }
 
 /// `wasmix invoke --action NAME`: custom actions only.

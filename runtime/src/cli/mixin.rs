@@ -2,7 +2,7 @@
 //! the local cache, and OCI layout directories.
 
 use super::output::print_json;
-use super::{bad_input, oci_source, signing, Cli, Failure, Format};
+use super::{bad_input, home, oci_source, signing, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -45,7 +45,7 @@ pub enum MixinCommand {
         #[arg(long, short = 'O', value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// List cached artifacts
+    /// List mixins: on the mixin path, built in (beside the binary), and cached from registries
     List,
     /// Show an artifact's manifest, config, world and needs
     Inspect {
@@ -148,6 +148,76 @@ fn oras_order(file: &std::path::Path, reference: &str) -> Result<(PathBuf, Strin
     Ok((PathBuf::from(path), file.display().to_string()))
 }
 
+/// A component found on the mixin path (built-in ones included).
+#[derive(serde::Serialize)]
+struct LocalMixin {
+    /// The name bundles use for it.
+    name: String,
+    /// `path` (the operator's mixin path) or `built-in` (beside the binary).
+    source: &'static str,
+    /// What the component says its version is; absent when it did not load.
+    version: Option<String>,
+    /// sha256 of the file.
+    digest: String,
+    file: PathBuf,
+    /// The file an install uses instead, found earlier on the path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadowed_by: Option<PathBuf>,
+    /// Why the component could not be loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+/// Every component on the mixin path, in the order an install looks, with
+/// the ones a file earlier on the path overrides marked.
+fn local_mixins(cli: &Cli) -> Result<Vec<LocalMixin>, Failure> {
+    use sha2::Digest as _;
+    let path = super::actions::mixin_path(cli)?;
+    let builtin = wasmix::resolve::builtin_dir();
+    let engine = MixinEngine::new(Some(home(cli)?.join("cache").join("compiled")))?;
+    let mut found: Vec<LocalMixin> = Vec::new();
+    let mut first: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for dir in &path.0 {
+        let Ok(read) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for file in files {
+            let Some(name) = wasmix::resolve::mixin_name_of(&file) else {
+                continue;
+            };
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+            let (version, problem) = match engine.load(&name, &file) {
+                Ok(m) => (Some(m.info.version), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            let source = if dir.canonicalize().ok() == builtin {
+                "built-in"
+            } else {
+                "path"
+            };
+            // `locate` takes NAME.wasm before wasmix_NAME.wasm in a directory
+            // and the first directory that has either.
+            let shadowed_by = first.get(&name).cloned();
+            first.entry(name.clone()).or_insert_with(|| file.clone());
+            found.push(LocalMixin {
+                name,
+                source,
+                version,
+                digest,
+                file,
+                shadowed_by,
+                problem,
+            });
+        }
+    }
+    Ok(found)
+}
+
 /// Run a `mixin` subcommand.
 pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     let oci = oci_source(cli)?;
@@ -223,17 +293,46 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
             }
         }
         MixinCommand::List => {
-            let entries = oci.cache.entries();
+            let local = local_mixins(cli)?;
+            let cached = oci.cache.entries();
             if json {
-                print_json(&entries)?;
-            } else if entries.is_empty() {
+                print_json(&serde_json::json!({"local": local, "cached": cached}))?;
+                return Ok(0);
+            }
+            if local.is_empty() {
+                println!("no mixin on the mixin path and none built in");
+            } else {
+                println!(
+                    "{:<16} {:<10} {:<9} {:<73} FILE",
+                    "MIXIN", "VERSION", "SOURCE", "DIGEST"
+                );
+                for m in &local {
+                    let source = match &m.shadowed_by {
+                        Some(_) => format!("{} (overridden)", m.source),
+                        None => m.source.to_string(),
+                    };
+                    println!(
+                        "{:<16} {:<10} {:<9} {:<73} {}",
+                        m.name,
+                        m.version.as_deref().unwrap_or("-"),
+                        source,
+                        m.digest,
+                        m.file.display()
+                    );
+                    if let Some(problem) = &m.problem {
+                        println!("  not loadable: {problem}");
+                    }
+                }
+            }
+            println!();
+            if cached.is_empty() {
                 println!("the mixin cache is empty");
             } else {
                 println!(
                     "{:<16} {:<10} {:<10} {:<73} REFERENCES",
-                    "MIXIN", "VERSION", "SIZE", "DIGEST"
+                    "CACHED", "VERSION", "SIZE", "DIGEST"
                 );
-                for e in entries {
+                for e in cached {
                     println!(
                         "{:<16} {:<10} {:<10} {:<73} {}",
                         e.mixin.as_deref().unwrap_or("-"),

@@ -2,11 +2,10 @@
 //! mixin. The command itself runs through the host driver, so it can only
 //! start what the step was granted.
 
-pub mod argv;
-pub mod jsonpath;
 pub mod lint;
-pub mod outcome;
 pub mod step;
+
+pub use wasmix_cmdline::{argv, jsonpath, outcome};
 
 use step::ExecStep;
 use wasmix_mixin_sdk::{

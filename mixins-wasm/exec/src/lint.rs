@@ -30,8 +30,8 @@ pub fn lint(step: &ExecStep) -> Vec<Finding> {
         path: "flags.c".into(),
     });
     let values: Vec<String> = match script {
-        Value::Array(items) => items.iter().map(crate::argv::scalar).collect(),
-        other => vec![crate::argv::scalar(other)],
+        Value::Array(items) => items.iter().map(wasmix_cmdline::argv::scalar).collect(),
+        other => vec![wasmix_cmdline::argv::scalar(other)],
     };
     let wrapped = |s: &str| {
         s.len() >= 2

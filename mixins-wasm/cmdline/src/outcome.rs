@@ -2,7 +2,7 @@
 //! outputs taken from what it printed.
 
 use crate::jsonpath;
-use crate::step::{IgnoreError, OutputSpec};
+use crate::spec::{IgnoreError, OutputSpec};
 use regex_lite::Regex;
 
 /// Why a non-zero exit was let through, or `None` when it was not.

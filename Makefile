@@ -12,13 +12,18 @@ BIN_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/debug
 
 export WASMIX_TEST_MIXINS := $(MIXINS)
 
-.PHONY: all deps mixins native build example test bench bench-cli lint fmt clean install
+.PHONY: all deps mixins lang-mixins native build example test bench bench-cli lint fmt clean install
 
 all: build
 
 mixins:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) build --release --target wasm32-wasip2
+
+# The mixins written in Python and JavaScript (componentize-py from PyPI,
+# componentize-js from npm, both pinned and installed on first use).
+lang-mixins:
+	bash scripts/lang-mixins.sh $(MIXINS) $(MIXIN_TARGET)/lang-tools
 
 # The exec mixin's logic as a native process, for the benchmarks.
 native:
@@ -49,7 +54,7 @@ install: mixins
 deps:
 	bash scripts/deps.sh
 
-test: deps build
+test: deps build lang-mixins
 	cd mixins-wasm && CARGO_TARGET_DIR=$(MIXIN_TARGET) $(CARGO) test
 	$(CARGO) test --workspace
 

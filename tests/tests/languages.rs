@@ -7,7 +7,7 @@
 //! once (a cold compile takes seconds; the cache makes the rest fast).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wasmix_e2e::{Run, Sandbox};
 
 fn component(name: &str) -> PathBuf {
@@ -28,7 +28,7 @@ fn only(sb: &Sandbox, name: &str) -> PathBuf {
     dir
 }
 
-fn install(sb: &Sandbox, mixins: &PathBuf, bundle: &PathBuf, extra: &[&str]) -> Run {
+fn install(sb: &Sandbox, mixins: &Path, bundle: &Path, extra: &[&str]) -> Run {
     let mut args = vec![
         "install",
         bundle.to_str().unwrap(),

@@ -30,6 +30,7 @@ mod version_tests {
     }
 }
 
+pub mod authoring;
 pub mod bundle;
 pub mod config;
 pub mod dependencies;

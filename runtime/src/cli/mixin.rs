@@ -6,6 +6,7 @@ use super::{bad_input, home, oci_source, signing, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::Subcommand;
 use std::path::PathBuf;
+use wasmix::authoring::{self, Lang};
 use wasmix::oci::client::parse_reference;
 use wasmix::oci::{OciError, OciSource};
 use wasmix::publish::publish_mixin;
@@ -70,6 +71,34 @@ pub enum MixinCommand {
     Load {
         /// The layout directory
         dir: PathBuf,
+    },
+    /// Start a new mixin: a working example with a test, in Rust, Python or JavaScript
+    New {
+        /// The mixin's name (lowercase letters, digits, `-`)
+        name: String,
+        /// The language to write it in
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Where to create it (default: ./NAME)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the mixin in DIR into DIR/NAME.wasm (cargo, componentize-py or componentize-js), then check it
+    Build {
+        /// The mixin's directory
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Check a component: size, exports, imports against what the host provides, schemas, and a dry run of describe and lint
+    Check {
+        /// The component file
+        file: PathBuf,
+        /// The action to lint the step for
+        #[arg(long, default_value = "install")]
+        action: String,
+        /// A step body to validate against the schema and lint, as YAML or JSON (`{name: world}`)
+        #[arg(long)]
+        step: Option<String>,
     },
 }
 
@@ -218,12 +247,135 @@ fn local_mixins(cli: &Cli) -> Result<Vec<LocalMixin>, Failure> {
     Ok(found)
 }
 
+/// `mixin check`: the report, or the refusal naming what is wrong.
+fn check(
+    cli: &Cli,
+    file: &std::path::Path,
+    action: &str,
+    step: Option<&str>,
+) -> Result<u8, Failure> {
+    // Porter steps are YAML; JSON is YAML too.
+    let step: Option<serde_json::Value> = step
+        .map(serde_yaml::from_str)
+        .transpose()
+        .map_err(|e| bad_input(anyhow!("--step is not YAML or JSON: {e}")))?;
+    let engine = MixinEngine::new(Some(home(cli)?.join("cache").join("compiled")))?;
+    let report = authoring::check::check(&engine, file, cli.max_mixin_size, action, step.as_ref())
+        .map_err(|e| match e {
+            authoring::check::CheckError::Read(..) | authoring::check::CheckError::NotAMixin(_) => {
+                Failure::from(anyhow!("{e}"))
+            }
+            other => bad_input(anyhow!("{other}")),
+        })?;
+    // Without a step, lint ran on `{}` only to show it does not trap.
+    let errors = match &report.step {
+        Some(_) => report.lint.iter().filter(|f| f.severity == "error").count(),
+        None => 0,
+    };
+    if cli.output == Format::Json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "{}: mixin {} {} — {}",
+            report.file, report.name, report.version, report.summary
+        );
+        println!(
+            "  size     {} bytes (limit {}), {}",
+            report.size, report.max_size, report.digest
+        );
+        println!("  exports  {}", report.exports.join(", "));
+        println!(
+            "  imports  {} (all provided by the host)",
+            report
+                .imports
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "  schemas  step schema enforceable; {}",
+            if report.config_schema {
+                "takes a configuration"
+            } else {
+                "no configuration"
+            }
+        );
+        println!("  loaded   in {} ms", report.load_ms);
+        match &report.step {
+            None => println!(
+                "  lint     ran on an empty {action} step ({} findings); pass --step to check one",
+                report.lint.len()
+            ),
+            Some(_) if report.lint.is_empty() => println!("  lint     {action} step: no findings"),
+            Some(_) => {}
+        }
+        for f in report.lint.iter().filter(|_| report.step.is_some()) {
+            let at = if f.path.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", f.path)
+            };
+            println!(
+                "  lint     {action} step: {} {}{at}: {}",
+                f.severity, f.code, f.message
+            );
+        }
+    }
+    Ok(if errors > 0 {
+        wasmix::exit::ExitClass::BadInput.code()
+    } else {
+        0
+    })
+}
+
 /// Run a `mixin` subcommand.
 pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
+    match c {
+        MixinCommand::New { name, lang, dir } => {
+            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
+            let files = authoring::scaffold::scaffold(name, *lang, &dir)
+                .map_err(|e| bad_input(anyhow!("{e}")))?;
+            if cli.output == Format::Json {
+                print_json(
+                    &serde_json::json!({"name": name, "lang": lang, "dir": dir, "files": files}),
+                )?;
+            } else {
+                println!(
+                    "created {} (mixin {name}, {}):",
+                    dir.display(),
+                    lang.label()
+                );
+                for f in &files {
+                    println!("  {}", f.display());
+                }
+                println!("next: wasmix mixin build {}", dir.display());
+            }
+            return Ok(0);
+        }
+        MixinCommand::Build { dir } => {
+            let built = authoring::build::build(dir).map_err(|e| match e {
+                authoring::build::BuildError::Unknown(_)
+                | authoring::build::BuildError::Project(_) => bad_input(anyhow!("{e}")),
+                other => Failure::from(anyhow!("{other}")),
+            })?;
+            if cli.output != Format::Json {
+                println!("built {}", built.file.display());
+            }
+            return check(cli, &built.file, "install", None);
+        }
+        MixinCommand::Check { file, action, step } => {
+            return check(cli, file, action, step.as_deref())
+        }
+        // The rest work with registries and the cache.
+        _ => {}
+    }
     let oci = oci_source(cli)?;
     let max_layer = cli.max_mixin_size;
     let json = cli.output == Format::Json;
     match c {
+        // Authoring commands need no registry; they returned above.
+        MixinCommand::New { .. } | MixinCommand::Build { .. } | MixinCommand::Check { .. } => {}
         MixinCommand::Sign(args) => return signing::sign(cli, &oci, args, signing::Kind::Mixin),
         MixinCommand::Verify(args) => {
             return signing::verify(cli, &oci, args, signing::Kind::Mixin)

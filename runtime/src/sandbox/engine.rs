@@ -248,6 +248,19 @@ impl MixinEngine {
         })
     }
 
+    /// The import names of the component in `bytes` (read from `path`),
+    /// compiled (or loaded from the compile cache) but not linked, so a
+    /// component importing what the host lacks can still be described.
+    pub fn imports_of(&self, path: &Path, bytes: &[u8]) -> Result<Vec<String>, SandboxError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = self.component(&digest, bytes, path)?;
+        Ok(component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect())
+    }
+
     /// Compile, or load a compilation this process's wasmtime wrote earlier.
     ///
     /// Deserializing a precompiled artifact runs native code from it, so a

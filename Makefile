@@ -40,7 +40,7 @@ example: build
 # `make install` puts wasmix in $(PREFIX)/bin and the first-party mixins in
 # $(PREFIX)/lib/wasmix/mixins, where the binary finds them built in.
 PREFIX ?= $(HOME)/.local
-FIRST_PARTY := exec helm3 kubernetes terraform az aws gcloud
+FIRST_PARTY := exec helm3 kubernetes terraform az aws gcloud docker
 RELEASE_DIR := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 
 install: mixins

@@ -26,7 +26,7 @@ pub struct Config {
     pub trust_policy: Option<PathBuf>,
     /// Largest mixin component accepted, in bytes (`--max-mixin-size`).
     pub max_mixin_size: Option<u64>,
-    /// Output format: `text` or `json` (`--output`).
+    /// Output format: `text`, `json` or `yaml` (`--output`).
     pub output: Option<String>,
 }
 
@@ -80,10 +80,10 @@ impl Config {
             }
         }
         if let Some(o) = &config.output {
-            if !matches!(o.as_str(), "text" | "json") {
+            if !matches!(o.as_str(), "text" | "json" | "yaml") {
                 return Err(ConfigError {
                     file: file.to_string(),
-                    reason: format!("output = {o:?}: use text or json"),
+                    reason: format!("output = {o:?}: use text, json or yaml"),
                 });
             }
         }

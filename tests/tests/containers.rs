@@ -197,7 +197,7 @@ fn the_containers_example_runs_exec_helm3_and_kubernetes_in_containers() {
     let run = docker(&sb, &engine, &b, &[]);
     run.expect_code(0)
         // The helm command line, exactly, with the earlier step's output in it.
-        .expect_stdout("helm3 install mysql bitnami/mysql --namespace demo --version 9.4.1 --wait --set auth\\.database=wordpress")
+        .expect_stdout("helm3 upgrade --install mysql bitnami/mysql --namespace demo --version 9.4.1 --wait --atomic --create-namespace --set auth.database=wordpress")
         .expect_stdout("kubectl apply -f manifests/app.yaml -n demo --wait")
         // The manifest was readable through the granted, read-only mount.
         .expect_stdout("apiVersion: v1  # app manifest")
@@ -415,4 +415,112 @@ fn a_credential_path_destination_is_mounted_read_only_into_a_granted_container_o
     let ungranted = format!("{{images: [{TEST_IMAGE}]}}");
     let b = sb.bundle("pathno", &with_path("pathno", &ungranted), &[]);
     run_it(&b).expect_code(0).expect_stdout("file-absent");
+}
+
+/// Porter's docker mixin syntax against a real engine: `build` an image,
+/// `run` it, start a container and `remove` it, with Podman's CLI standing
+/// in for docker (`binary:` in the mixin config). Each is one command the
+/// step was granted.
+#[test]
+fn the_docker_mixin_builds_runs_and_removes_with_a_real_engine() {
+    let engine = PodmanService::start();
+    let sb = Sandbox::new();
+    let tag = "localhost/wasmix-docker-mixin-test:1";
+    let dir = sb.bundle(
+        "dockerx",
+        "placeholder",
+        &[(
+            "ctx/Dockerfile",
+            &format!("FROM {}\nRUN echo built > /built\n", wasmix_e2e::TEST_IMAGE),
+        )],
+    );
+    // The host driver clears the environment: the wrapper points podman at
+    // the test engine's configuration.
+    let wrapper = dir.join("bin/podman");
+    std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nCONTAINERS_CONF={} exec podman \"$@\"\n",
+            engine.dir.path().join("containers.conf").display()
+        ),
+    )
+    .unwrap();
+    wasmix_e2e::make_executable(&wrapper);
+    let podman = wrapper.display().to_string();
+    let name = "wasmix-docker-mixin-sleeper";
+    let manifest = format!(
+        r#"schemaVersion: 1.0.0
+name: dockerx
+version: 0.1.0
+mixins:
+  - docker:
+      binary: {podman}
+outputs:
+  - name: content
+install:
+  - docker:
+      description: Build the image
+      build:
+        tag: {tag}
+        path: ctx
+        flags:
+          network: none
+      grants: {{commands: [{podman}]}}
+  - docker:
+      description: Run it
+      run:
+        image: {tag}
+        command: cat
+        arguments: [/built]
+        rm: true
+        flags:
+          network: none
+        outputs:
+          - name: content
+            regex: "(b\\w+)"
+      grants: {{commands: [{podman}]}}
+  - docker:
+      description: Start a long-lived container
+      run:
+        image: {tag}
+        name: {name}
+        detach: true
+        command: sleep
+        arguments: ["60"]
+        flags:
+          network: none
+      grants: {{commands: [{podman}]}}
+uninstall:
+  - docker:
+      description: Remove it
+      remove:
+        container: {name}
+        force: true
+      grants: {{commands: [{podman}]}}
+"#
+    );
+    std::fs::write(dir.join("porter.yaml"), manifest).unwrap();
+    let run = sb.wasmix(&["install", dir.to_str().unwrap()]);
+    run.expect_code(0).expect_stdout("content: built");
+    let running = engine.podman(&["ps", "-q", "--filter", &format!("name={name}")]);
+    assert!(
+        !String::from_utf8_lossy(&running.stdout).trim().is_empty(),
+        "the detached container runs"
+    );
+    sb.wasmix(&["uninstall", "-i", "dockerx"]).expect_code(0);
+    let left = engine.podman(&["ps", "-aq", "--filter", &format!("name={name}")]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "removed"
+    );
+    engine.podman(&["rmi", "-f", tag]);
+
+    // A step naming no command, or two, is refused before anything runs.
+    let text = std::fs::read_to_string(dir.join("porter.yaml"))
+        .unwrap()
+        .replace("      remove:\n", "      pull: {name: x}\n      remove:\n");
+    std::fs::write(dir.join("porter.yaml"), text).unwrap();
+    let lint = sb.wasmix(&["lint", dir.to_str().unwrap()]);
+    assert_ne!(lint.code(), 0, "{}", lint.all());
 }

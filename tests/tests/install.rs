@@ -133,6 +133,49 @@ fn json_output_is_machine_readable() {
     assert_eq!(doc["steps"].as_array().unwrap().len(), 3);
 }
 
+/// `--output yaml` prints the same document as `--output json`, on every
+/// command that prints one (and the config file can ask for it).
+#[test]
+fn yaml_output_is_the_json_document_as_yaml() {
+    let sb = Sandbox::new();
+    let run = sb.wasmix(&[
+        "install",
+        &example(),
+        "--cred",
+        "api-token=value:abcdefgh",
+        "-o",
+        "yaml",
+        "-i",
+        "mine",
+    ]);
+    run.expect_code(0);
+    let doc: Value = serde_yaml::from_str(&run.stdout()).expect("only YAML on stdout");
+    assert_eq!(doc["installation"], "mine");
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 3);
+    for args in [
+        vec!["installation", "list"],
+        vec!["installation", "outputs", "mine"],
+        vec!["mixin", "list"],
+        vec!["version"],
+        vec!["config", "show"],
+        vec!["cache", "prune"],
+    ] {
+        let mut json_args = args.clone();
+        json_args.extend(["-o", "json"]);
+        let mut yaml_args = args.clone();
+        yaml_args.extend(["-o", "yaml"]);
+        let json: Value = serde_json::from_str(&sb.wasmix(&json_args).stdout())
+            .unwrap_or_else(|e| panic!("{args:?} -o json: {e}"));
+        let yaml: Value = serde_yaml::from_str(&sb.wasmix(&yaml_args).stdout())
+            .unwrap_or_else(|e| panic!("{args:?} -o yaml: {e}"));
+        assert_eq!(json, yaml, "{args:?}");
+    }
+    std::fs::write(sb.home().join("config.toml"), "output = \"yaml\"\n").unwrap();
+    let list = sb.wasmix(&["installation", "list"]);
+    let doc: Value = serde_yaml::from_str(&list.stdout()).expect("YAML from the config file");
+    assert_eq!(doc[0]["name"], "mine", "{doc}");
+}
+
 #[test]
 fn bad_input_fails_clearly_before_anything_runs() {
     let sb = Sandbox::new();

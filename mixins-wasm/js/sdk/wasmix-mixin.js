@@ -124,9 +124,10 @@ export class Command {
     };
   }
 
-  /** Run, and fail the step when the command exits non-zero. */
+  /** Run, log what the command printed to stdout, and fail the step when it exits non-zero (as the Rust SDK's `run_checked`). */
   runChecked() {
     const done = this.run();
+    if (done.stdout.length > 0) log.info(done.stdoutText().trimEnd());
     if (done.exitCode !== 0) {
       const detail = done.stderrText().trim();
       throw new Failure(`${this.display()} exited with ${done.exitCode}${detail ? `: ${detail}` : ''}`, done.exitCode);

@@ -98,11 +98,6 @@ pub fn read_outputs(
         .collect()
 }
 
-/// Escape the dots of a `--set` key so helm takes it as one key.
-pub fn escape_set_key(key: &str) -> String {
-    key.replace('.', "\\.")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -233,12 +233,16 @@ class Command:
             raise Failure(f"{self.display()}: {e.value}")
 
     def run_checked(self) -> Completed:
-        """Run, and fail the step when the command exits non-zero."""
+        """Run, log what the command printed to stdout, and fail the step
+        when it exits non-zero (as the Rust SDK's `run_checked`)."""
+        display = self.display()
         done = self.run()
+        if done.stdout:
+            log.info(done.stdout_text().rstrip())
         if done.exit_code != 0:
             detail = done.stderr_text().strip()
             raise Failure(
-                f"{self.display()} exited with {done.exit_code}" + (f": {detail}" if detail else ""),
+                f"{display} exited with {done.exit_code}" + (f": {detail}" if detail else ""),
                 exit_code=done.exit_code,
             )
         return done

@@ -119,7 +119,7 @@ fn rust(name: &str) -> Vec<(String, String)> {
 //! `echo`, and returns the greeting as each declared output.
 
 use serde::Deserialize;
-use wasmix_mixin_sdk::{{log, parse_step, Command, Failure, Info, Invocation, Mixin, Output}};
+use wasmix_mixin_sdk::{{parse_step, Command, Failure, Info, Invocation, Mixin, Output}};
 
 /// One step, as it appears under `{name}:` in porter.yaml.
 #[derive(Debug, Deserialize)]
@@ -159,9 +159,9 @@ impl Mixin for Greet {{
 
     fn execute(invocation: Invocation) -> Result<Vec<Output>, Failure> {{
         let step: Step = parse_step(&invocation.step)?;
+        // run_checked logs what echo printed, and fails the step if it fails.
         let done = Command::new("echo").arg(greeting(&step.name)).run_checked()?;
         let said = done.stdout_text().trim_end().to_string();
-        log::info(&said);
         Ok(step.outputs.iter().map(|o| Output::text(&o.name, &said)).collect())
     }}
 }}
@@ -200,7 +200,7 @@ fn python(name: &str) -> Vec<(String, String)> {
 `echo`, and returns the greeting as each declared output."""
 
 from logic import greeting
-from wasmix_mixin import Command, Info, Mixin, log, output, parse_step
+from wasmix_mixin import Command, Info, Mixin, output, parse_step
 
 STEP_SCHEMA = r'{SCHEMA}'
 
@@ -212,8 +212,8 @@ class WitWorld(Mixin):
 
     def execute(self, invocation):
         step = parse_step(invocation.step)
+        # run_checked logs what echo printed, and fails the step if it fails.
         said = Command("echo").arg(greeting(step["name"])).run_checked().stdout_text().rstrip()
-        log.info(said)
         return [output(o["name"], said) for o in step.get("outputs", [])]
 "#
             ),
@@ -242,7 +242,7 @@ fn js(name: &str) -> Vec<(String, String)> {
 // `echo`, and returns the greeting as each declared output.
 
 import {{ greeting }} from './logic.js';
-import {{ Command, log, mixin, output, parseStep }} from './wasmix-mixin.js';
+import {{ Command, mixin, output, parseStep }} from './wasmix-mixin.js';
 
 const STEP_SCHEMA = '{SCHEMA}';
 
@@ -250,8 +250,8 @@ export const {{ describe, lint, execute }} = mixin({{
   info: () => ({{ name: '{name}', version: '0.1.0', summary: 'Say hello (a wasmix mixin scaffold)', stepSchema: STEP_SCHEMA, configSchema: '' }}),
   execute: (invocation) => {{
     const step = parseStep(invocation.step);
+    // runChecked logs what echo printed, and fails the step if it fails.
     const said = new Command('echo').arg(greeting(step.name)).runChecked().stdoutText().trimEnd();
-    log.info(said);
     return (step.outputs || []).map((o) => output(o.name, said));
   }},
 }});

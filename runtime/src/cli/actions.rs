@@ -1,7 +1,7 @@
 //! `wasmix install | upgrade | uninstall | invoke`: plan the bundle once,
 //! build a runtime sized for it, prepare (lock check included), run, print.
 
-use super::output::{print_json, shown, StepDoc};
+use super::output::{print_doc, shown, StepDoc};
 use super::{bad_input, home, oci_source_for, open_store, parse_pairs, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::{Args, ValueEnum};
@@ -97,8 +97,8 @@ pub struct RunFlags {
     /// When the docker driver pulls images
     #[arg(long, value_enum, default_value_t = Pull::Missing)]
     pub pull: Pull,
-    /// Print mixin debug logs too
-    #[arg(long, short)]
+    /// Print mixin debug and trace logs too
+    #[arg(long, short, visible_alias = "debug")]
     pub verbose: bool,
     /// Accept capabilities the bundle grants beyond what was accepted before
     #[arg(long)]
@@ -386,8 +386,8 @@ struct OutputDoc<'a> {
 }
 
 fn print_outcome(cli: &Cli, o: &Outcome) -> Result<(), Failure> {
-    if cli.output == Format::Json {
-        return print_json(&OutcomeDoc {
+    if cli.output.is_structured() {
+        return print_doc(&OutcomeDoc {
             installation: &o.installation,
             action: &o.action,
             run: o.run_id,

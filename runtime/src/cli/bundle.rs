@@ -3,8 +3,8 @@
 //! file, or a registry reference (`--reference`, or a positional argument
 //! that names a registry host), optionally picked by `--version`.
 
-use super::output::print_json;
-use super::{bad_input, home, oci_source, oci_source_for, signing, Cli, Failure, Format};
+use super::output::print_doc;
+use super::{bad_input, home, oci_source, oci_source_for, signing, Cli, Failure};
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -285,8 +285,8 @@ pub fn publish(cli: &Cli, a: &PublishArgs) -> Result<u8, Failure> {
             signer,
         )?;
     }
-    if cli.output == Format::Json {
-        return print_json(&serde_json::json!({
+    if cli.output.is_structured() {
+        return print_doc(&serde_json::json!({
             "reference": published.reference,
             "digest": published.digest,
             "bytes": published.bytes,
@@ -365,7 +365,7 @@ pub enum BundleCommand {
 
 /// Run a `bundle` subcommand.
 pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
-    let json = cli.output == Format::Json;
+    let json = cli.output.is_structured();
     let oci = oci_source(cli)?;
     match c {
         BundleCommand::Sign(args) => signing::sign(cli, &oci, args, signing::Kind::Bundle),
@@ -379,7 +379,7 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
             let opened = open(cli, &arg, None)?;
             let (f, _) = opened.fetched.as_ref().expect("a registry bundle");
             if json {
-                return print_json(&serde_json::json!({
+                return print_doc(&serde_json::json!({
                     "reference": f.reference,
                     "digest": f.digest,
                     "name": f.config.name,
@@ -399,7 +399,7 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
         BundleCommand::List => {
             let entries = bundle::cache::entries(&oci.cache);
             if json {
-                return print_json(&entries).map(|()| 0);
+                return print_doc(&entries).map(|()| 0);
             }
             if entries.is_empty() {
                 println!("no bundles cached");
@@ -429,7 +429,7 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
                 .filter(|t| !versions.contains(&t.as_str()) && !t.ends_with(".sig"))
                 .collect();
             if json {
-                return print_json(&serde_json::json!({"versions": versions, "others": others}))
+                return print_doc(&serde_json::json!({"versions": versions, "others": others}))
                     .map(|()| 0);
             }
             for t in versions
@@ -449,7 +449,7 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
             let f = bundle::fetch(&oci, reference, Caps::default())?;
             let a = bundle::archive::write(&oci, &f, file)?;
             if json {
-                return print_json(&serde_json::json!({
+                return print_doc(&serde_json::json!({
                     "reference": a.reference, "digest": a.digest, "mixins": a.mixins,
                     "file": file, "bytes": a.bytes,
                 }))
@@ -471,7 +471,7 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
                 return Err(bad_input(anyhow!("no cached bundle is {reference}")));
             }
             if json {
-                return print_json(&serde_json::json!({"removed": n})).map(|()| 0);
+                return print_doc(&serde_json::json!({"removed": n})).map(|()| 0);
             }
             println!("removed {n} cached bundle(s); `wasmix cache prune` frees their space");
             Ok(0)
@@ -483,8 +483,8 @@ pub fn run(cli: &Cli, c: &BundleCommand) -> Result<u8, Failure> {
 fn inspect(cli: &Cli, oci: &OciSource, reference: &str) -> Result<u8, Failure> {
     let f = bundle::fetch(oci, reference, Caps::default())?;
     let files = walk_files(&f.dir);
-    if cli.output == Format::Json {
-        return print_json(&serde_json::json!({
+    if cli.output.is_structured() {
+        return print_doc(&serde_json::json!({
             "reference": f.reference,
             "digest": f.digest,
             "name": f.config.name,
@@ -591,8 +591,8 @@ fn copy(cli: &Cli, oci: &OciSource, source: &str, destination: &str) -> Result<u
             .map(|l| l.len())
             .unwrap_or(0);
     }
-    if cli.output == Format::Json {
-        return print_json(&serde_json::json!({
+    if cli.output.is_structured() {
+        return print_doc(&serde_json::json!({
             "source": source, "destination": destination, "digest": f.digest, "signatures": signatures,
         }))
         .map(|()| 0);

@@ -3,8 +3,8 @@
 
 use super::actions::{mixin_path, runtime, DriverKind, Pull};
 use super::bundle::BundleArg;
-use super::output::print_json;
-use super::{home, Cli, Failure, Format};
+use super::output::print_doc;
+use super::{home, Cli, Failure};
 use wasmix::explain::{bundle_step_schema, Explanation};
 use wasmix::plan::{BundlePlan, Plan};
 use wasmix::redact::{sanitize, MASK};
@@ -30,13 +30,13 @@ pub fn lint(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
         let prepared = rt.prepare(&manifest, &plans, action, LockCheck::ReadOnly)?;
         warnings.extend(prepared.warnings);
     }
-    if cli.output == Format::Json {
+    if cli.output.is_structured() {
         #[derive(serde::Serialize)]
         struct LintDoc<'a> {
             errors: [&'a str; 0],
             warnings: &'a [String],
         }
-        return print_json(&LintDoc {
+        return print_doc(&LintDoc {
             errors: [],
             warnings: &warnings,
         })
@@ -74,12 +74,12 @@ pub fn explain(cli: &Cli, bundle: &BundleArg, only: Option<&str>) -> Result<u8, 
             .collect::<Result<_, _>>()?,
     };
     let e = Explanation::new(&m, &plans);
-    if cli.output == Format::Json {
+    if cli.output.is_structured() {
         let mut doc = serde_json::to_value(&e)?;
         if let (Some(g), Some(obj)) = (&graph, doc.as_object_mut()) {
             obj.insert("plan".into(), serde_json::to_value(g)?);
         }
-        return print_json(&doc).map(|()| 0);
+        return print_doc(&doc).map(|()| 0);
     }
     print_text(&e);
     if let Some(g) = &graph {
@@ -215,5 +215,5 @@ pub fn schema(cli: &Cli, bundle: &BundleArg) -> Result<u8, Failure> {
             defs.insert(d.name.clone(), loaded.step_schema);
         }
     }
-    print_json(&bundle_step_schema(&m.name, defs)).map(|()| 0)
+    print_doc(&bundle_step_schema(&m.name, defs)).map(|()| 0)
 }

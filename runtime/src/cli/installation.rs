@@ -1,8 +1,8 @@
 //! `wasmix installation list | show | runs | logs | outputs | output show |
 //! delete`: what the state store knows about installations.
 
-use super::output::{print_json, StepDoc};
-use super::{bad_input, open_store, Cli, Failure, Format};
+use super::output::{print_doc, StepDoc};
+use super::{bad_input, open_store, Cli, Failure};
 use anyhow::anyhow;
 use clap::Subcommand;
 use std::io::IsTerminal;
@@ -132,14 +132,14 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
         return super::actions::apply(cli, a);
     }
     let mut store = open_store(cli)?;
-    let json = cli.output == Format::Json;
+    let json = cli.output.is_structured();
     match c {
         InstallationCommand::Runs { name } => {
             store.installation(name)?.ok_or_else(|| no_such(name))?;
             let runs = store.runs(name)?;
             if json {
                 let docs: Vec<RunDoc<'_>> = runs.iter().map(Into::into).collect();
-                print_json(&docs)?;
+                print_doc(&docs)?;
             } else {
                 println!(
                     "{:>4} {:<12} {:<10} {:<20} ERROR",
@@ -173,7 +173,7 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
             let results = store.results(chosen.id)?;
             if json {
                 let docs: Vec<StepDoc<'_>> = results.iter().map(StepDoc::from).collect();
-                print_json(&docs)?;
+                print_doc(&docs)?;
             } else {
                 println!(
                     "run {} of {name}: {} {}",
@@ -234,7 +234,7 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
             let all = store.installations()?;
             if json {
                 let docs: Vec<InstallationDoc<'_>> = all.iter().map(Into::into).collect();
-                print_json(&docs)?;
+                print_doc(&docs)?;
             } else if all.is_empty() {
                 println!("no installations");
             } else {
@@ -259,7 +259,7 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
                     installation: InstallationDoc<'a>,
                     runs: Vec<RunDoc<'a>>,
                 }
-                print_json(&ShowDoc {
+                print_doc(&ShowDoc {
                     installation: (&inst).into(),
                     runs: runs.iter().map(Into::into).collect(),
                 })?;
@@ -307,7 +307,7 @@ pub fn run(cli: &Cli, c: &InstallationCommand) -> Result<u8, Failure> {
                         sensitive: o.sensitive,
                     })
                     .collect();
-                print_json(&docs)?;
+                print_doc(&docs)?;
             } else if outputs.is_empty() {
                 println!("installation {name} has no outputs");
             } else {

@@ -1,7 +1,7 @@
 //! `wasmix lock`: pin the bundle's registry mixins by digest and record
 //! every step's grants in `wasmix.lock`.
 
-use super::{load_manifest, oci_source, Cli, Failure, Format};
+use super::{load_manifest, oci_source, Cli, Failure};
 use clap::Args;
 use std::path::PathBuf;
 use wasmix::lock::{self, LOCK_FILE};
@@ -40,7 +40,7 @@ pub fn run(cli: &Cli, a: &LockArgs) -> Result<u8, Failure> {
         &pins,
     )?;
     let file = manifest.dir.join(LOCK_FILE);
-    if cli.output == Format::Json {
+    if cli.output.is_structured() {
         let mixins: std::collections::BTreeMap<_, _> = pins
             .iter()
             .map(|(name, p)| {
@@ -50,10 +50,7 @@ pub fn run(cli: &Cli, a: &LockArgs) -> Result<u8, Failure> {
                 )
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"lockFile": file, "mixins": mixins})
-        );
+        super::output::print_doc(&serde_json::json!({"lockFile": file, "mixins": mixins}))?;
         return Ok(0);
     }
     for (name, p) in &pins {

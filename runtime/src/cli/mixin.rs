@@ -1,8 +1,8 @@
 //! `wasmix mixin …` and `wasmix cache prune`: mixin artifacts in registries,
 //! the local cache, and OCI layout directories.
 
-use super::output::print_json;
-use super::{bad_input, home, oci_source, signing, Cli, Failure, Format};
+use super::output::print_doc;
+use super::{bad_input, home, oci_source, signing, Cli, Failure};
 use anyhow::anyhow;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -114,11 +114,8 @@ pub fn cache(cli: &Cli, c: &CacheCommand) -> Result<u8, Failure> {
     let CacheCommand::Prune = c;
     let cache = oci_source(cli)?.cache;
     let (files, bytes) = cache.prune(wasmix::bundle::cache::blobs_in_use(&cache))?;
-    if cli.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"removedFiles": files, "removedBytes": bytes})
-        );
+    if cli.output.is_structured() {
+        print_doc(&serde_json::json!({"removedFiles": files, "removedBytes": bytes}))?;
     } else {
         println!("removed {files} file(s), {bytes} bytes");
     }
@@ -272,8 +269,8 @@ fn check(
         Some(_) => report.lint.iter().filter(|f| f.severity == "error").count(),
         None => 0,
     };
-    if cli.output == Format::Json {
-        print_json(&report)?;
+    if cli.output.is_structured() {
+        print_doc(&report)?;
     } else {
         println!(
             "{}: mixin {} {} — {}",
@@ -336,8 +333,8 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
             let dir = dir.clone().unwrap_or_else(|| PathBuf::from(name));
             let files = authoring::scaffold::scaffold(name, *lang, &dir)
                 .map_err(|e| bad_input(anyhow!("{e}")))?;
-            if cli.output == Format::Json {
-                print_json(
+            if cli.output.is_structured() {
+                print_doc(
                     &serde_json::json!({"name": name, "lang": lang, "dir": dir, "files": files}),
                 )?;
             } else {
@@ -359,7 +356,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 | authoring::build::BuildError::Project(_) => bad_input(anyhow!("{e}")),
                 other => Failure::from(anyhow!("{other}")),
             })?;
-            if cli.output != Format::Json {
+            if !cli.output.is_structured() {
                 println!("built {}", built.file.display());
             }
             return check(cli, &built.file, "install", None);
@@ -372,7 +369,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
     }
     let oci = oci_source(cli)?;
     let max_layer = cli.max_mixin_size;
-    let json = cli.output == Format::Json;
+    let json = cli.output.is_structured();
     match c {
         // Authoring commands need no registry; they returned above.
         MixinCommand::New { .. } | MixinCommand::Build { .. } | MixinCommand::Check { .. } => {}
@@ -408,10 +405,9 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 )?;
             }
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"reference": reference, "digest": published.digest})
-                );
+                print_doc(
+                    &serde_json::json!({"reference": reference, "digest": published.digest}),
+                )?;
             } else {
                 println!(
                     "pushed {} {} as {reference}@{}",
@@ -430,10 +426,9 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                     .map_err(|e| anyhow!("writing {}: {e}", file.display()))?;
             }
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"reference": reference, "digest": digest, "size": m.layer.size, "verification": pulled.verification})
-                );
+                print_doc(
+                    &serde_json::json!({"reference": reference, "digest": digest, "size": m.layer.size, "verification": pulled.verification}),
+                )?;
             } else {
                 println!("pulled {reference}@{digest} ({} bytes)", m.layer.size);
                 match pulled.verification.status {
@@ -448,7 +443,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
             let local = local_mixins(cli)?;
             let cached = oci.cache.entries();
             if json {
-                print_json(&serde_json::json!({"local": local, "cached": cached}))?;
+                print_doc(&serde_json::json!({"local": local, "cached": cached}))?;
                 return Ok(0);
             }
             if local.is_empty() {
@@ -515,7 +510,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 "exports": loaded.exports,
             });
             if json {
-                print_json(&doc)?;
+                print_doc(&doc)?;
             } else {
                 println!(
                     "{reference}\n  digest:  {digest}\n  mixin:   {} {} ({})",
@@ -544,7 +539,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                 )));
             }
             if json {
-                println!("{}", serde_json::json!({"removed": n}));
+                print_doc(&serde_json::json!({"removed": n}))?;
             } else {
                 println!(
                     "removed {n} cached artifact(s); run `wasmix cache prune` to free their blobs"
@@ -562,7 +557,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
                     .iter()
                     .map(|(r, d)| serde_json::json!({"reference": r, "digest": d}))
                     .collect();
-                println!("{}", serde_json::json!({"directory": out, "saved": saved}));
+                print_doc(&serde_json::json!({"directory": out, "saved": saved}))?;
             } else {
                 println!("saved {} artifact(s) to {}", items.len(), out.display());
             }
@@ -570,7 +565,7 @@ pub fn run(cli: &Cli, c: &MixinCommand) -> Result<u8, Failure> {
         MixinCommand::Load { dir } => {
             let loaded = wasmix::oci::layout::load(&oci.cache, dir, max_layer)?;
             if json {
-                println!("{}", serde_json::json!({"loaded": loaded}));
+                print_doc(&serde_json::json!({"loaded": loaded}))?;
             } else {
                 println!("loaded {}", loaded.join(", "));
             }

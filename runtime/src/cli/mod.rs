@@ -161,10 +161,10 @@ pub fn parse() -> Result<Cli, Failure> {
         "output",
         "format",
         cli.output,
-        config.output.as_deref().map(|o| if o == "json" {
-            Format::Json
-        } else {
-            Format::Text
+        config.output.as_deref().map(|o| match o {
+            "json" => Format::Json,
+            "yaml" => Format::Yaml,
+            _ => Format::Text,
         })
     );
     if let Some((_, sub)) = matches.subcommand() {
@@ -189,6 +189,7 @@ pub fn parse() -> Result<Cli, Failure> {
         }
     }
     cli.sources = sources;
+    output::set_format(cli.output);
     Ok(cli)
 }
 
@@ -331,10 +332,10 @@ fn config_show(cli: &Cli) -> Result<u8, Failure> {
         "mixin-namespace": {"value": cli.mixin_namespace, "from": from("mixin-namespace")},
         "trust-policy": {"value": cli.trust_policy, "from": from("trust-policy")},
         "max-mixin-size": {"value": cli.max_mixin_size, "from": from("max-mixin-size")},
-        "output": {"value": if cli.output == Format::Json { "json" } else { "text" }, "from": from("output")},
+        "output": {"value": if cli.output.is_structured() { "json" } else { "text" }, "from": from("output")},
     });
-    if cli.output == Format::Json {
-        return output::print_json(&serde_json::json!({"file": file, "settings": settings}))
+    if cli.output.is_structured() {
+        return output::print_doc(&serde_json::json!({"file": file, "settings": settings}))
             .map(|()| 0);
     }
     println!(
@@ -359,8 +360,8 @@ fn config_show(cli: &Cli) -> Result<u8, Failure> {
 
 /// `wasmix version`: what a bug report needs.
 fn version(cli: &Cli) -> Result<u8, Failure> {
-    if cli.output == Format::Json {
-        output::print_json(&serde_json::json!({
+    if cli.output.is_structured() {
+        output::print_doc(&serde_json::json!({
             "wasmix": wasmix::VERSION,
             "wasmtime": wasmix::WASMTIME_VERSION,
             "contract": wasmix::oci::CONTRACT,

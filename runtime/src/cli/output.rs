@@ -1,8 +1,10 @@
-//! Rendering: every command builds a value, then prints it as text or as
-//! JSON on stdout. JSON goes through [`print_json`] only.
+//! Rendering: every command builds a value, then prints it as text, or as
+//! one JSON or YAML document on stdout. Documents go through [`print_doc`]
+//! only, so both formats carry the same value.
 
 use super::Failure;
 use clap::ValueEnum;
+use std::sync::OnceLock;
 
 /// Output format of every command.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -11,11 +13,40 @@ pub enum Format {
     Text,
     /// For programs: one JSON document on stdout.
     Json,
+    /// For programs and people: the same document as YAML.
+    Yaml,
 }
 
-/// Print `value` as pretty JSON on stdout.
-pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+impl Format {
+    /// A document for programs (JSON or YAML), not text.
+    pub fn is_structured(self) -> bool {
+        self != Format::Text
+    }
+}
+
+/// The document format, set once from `--output` after the settings are
+/// read; [`print_doc`] renders in it.
+static DOC_FORMAT: OnceLock<Format> = OnceLock::new();
+
+/// Render documents as `format` from now on.
+pub fn set_format(format: Format) {
+    let _ = DOC_FORMAT.set(format);
+}
+
+/// Print `value` as one document on stdout: YAML under `--output yaml`,
+/// pretty JSON otherwise.
+pub fn print_doc<T: serde::Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
+    match DOC_FORMAT.get() {
+        Some(Format::Yaml) => {
+            // Through serde_json's value, so both formats hold the same data.
+            let doc = serde_json::to_value(value)?;
+            print!(
+                "{}",
+                serde_yaml::to_string(&doc).map_err(anyhow::Error::from)?
+            );
+        }
+        _ => println!("{}", serde_json::to_string_pretty(value)?),
+    }
     Ok(())
 }
 

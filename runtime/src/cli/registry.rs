@@ -56,11 +56,10 @@ pub fn run(cli: &Cli, c: &RegistryCommand) -> Result<u8, Failure> {
             };
             reg.check_login(host, username, &password)?;
             let place = wasmix::oci::credentials::store(&path, host, username, &password)?;
-            if cli.output == super::Format::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({"registry": host, "username": username, "stored": place})
-                );
+            if cli.output.is_structured() {
+                super::output::print_doc(
+                    &serde_json::json!({"registry": host, "username": username, "stored": place}),
+                )?;
             } else {
                 println!("login succeeded; credentials for {host} saved in {place}");
             }
@@ -72,8 +71,8 @@ pub fn run(cli: &Cli, c: &RegistryCommand) -> Result<u8, Failure> {
                     path.display()
                 )));
             }
-            if cli.output == super::Format::Json {
-                println!("{}", serde_json::json!({"registry": host, "removed": true}));
+            if cli.output.is_structured() {
+                super::output::print_doc(&serde_json::json!({"registry": host, "removed": true}))?;
             } else {
                 println!("removed the credentials for {host}");
             }

@@ -2,8 +2,8 @@
 //! parameter sets, stored by name (where values come from, not the values),
 //! and `--credential-set` / `--parameter-set` on every action.
 
-use super::output::print_json;
-use super::{bad_input, open_store, Cli, Failure, Format};
+use super::output::print_doc;
+use super::{bad_input, open_store, Cli, Failure};
 use anyhow::anyhow;
 use clap::Subcommand;
 use std::collections::BTreeMap;
@@ -62,13 +62,13 @@ fn stored(store: &Store, kind: SetKind, name: &str) -> Result<ValueSet, Failure>
 /// Run a set subcommand for `kind`.
 pub fn run(cli: &Cli, kind: SetKind, c: &SetCommand) -> Result<u8, Failure> {
     let mut store = open_store(cli)?;
-    let json = cli.output == Format::Json;
+    let json = cli.output.is_structured();
     match c {
         SetCommand::Apply { file } => {
             let set = read_file(kind, file)?;
             store.put_set(kind.as_str(), &set.name, &set.document)?;
             if json {
-                print_json(&set)?;
+                print_doc(&set)?;
             } else {
                 println!(
                     "applied {} set {} ({} entries)",
@@ -85,7 +85,7 @@ pub fn run(cli: &Cli, kind: SetKind, c: &SetCommand) -> Result<u8, Failure> {
                     .iter()
                     .map(|(n, m)| serde_json::json!({"name": n, "modified": m}))
                     .collect();
-                print_json(&docs)?;
+                print_doc(&docs)?;
             } else if all.is_empty() {
                 println!("no {} sets", kind.as_str());
             } else {
@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, kind: SetKind, c: &SetCommand) -> Result<u8, Failure> {
         SetCommand::Show { name } => {
             let set = stored(&store, kind, name)?;
             if json {
-                print_json(&set)?;
+                print_doc(&set)?;
             } else {
                 print!("{}", set.document);
             }

@@ -1,7 +1,7 @@
 //! `wasmix key`, `wasmix mixin sign|verify` and `wasmix trust`: the command
 //! line over `wasmix_signing` and the registry client.
 
-use super::{bad_input, exit, home, Cli, Failure, Format};
+use super::{bad_input, exit, home, Cli, Failure};
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
 use oci_client::Reference;
@@ -142,11 +142,10 @@ pub fn key(cli: &Cli, c: &KeyCommand) -> Result<u8, Failure> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644))?;
     }
-    if cli.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"private": private, "public": public, "key": pair.public().id()})
-        );
+    if cli.output.is_structured() {
+        super::output::print_doc(
+            &serde_json::json!({"private": private, "public": public, "key": pair.public().id()}),
+        )?;
         return Ok(0);
     }
     println!(
@@ -258,11 +257,10 @@ pub fn sign(cli: &Cli, oci: &OciSource, args: &SignArgs, kind: Kind) -> Result<u
     let (digest, bytes) = registry.resolve(&parsed)?;
     kind.check(&args.reference, &bytes)?;
     let key_id = sign_digest(registry, oci, &parsed, &digest, &signer)?;
-    if cli.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"reference": args.reference, "digest": digest, "key": key_id})
-        );
+    if cli.output.is_structured() {
+        super::output::print_doc(
+            &serde_json::json!({"reference": args.reference, "digest": digest, "key": key_id}),
+        )?;
     }
     Ok(0)
 }
@@ -346,11 +344,10 @@ pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs, kind: Kind) -> Resu
         .verify(&subject, &evidence)
         .map_err(OciError::Untrusted)?;
     let verified = matches!(verdict, Verdict::Verified { .. });
-    if cli.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({"reference": args.reference, "digest": digest, "verified": verified, "verdict": verdict.summary()})
-        );
+    if cli.output.is_structured() {
+        super::output::print_doc(
+            &serde_json::json!({"reference": args.reference, "digest": digest, "verified": verified, "verdict": verdict.summary()}),
+        )?;
     } else {
         println!("{}@{}: {}", repository, digest, verdict.summary());
     }
@@ -361,16 +358,13 @@ pub fn verify(cli: &Cli, oci: &OciSource, args: &VerifyArgs, kind: Kind) -> Resu
 pub fn trust(cli: &Cli, c: &TrustCommand) -> Result<u8, Failure> {
     let TrustCommand::Show = c;
     let policy = policy(cli)?;
-    if cli.output == Format::Json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "source": policy.source,
-                "hash": policy.hash(),
-                "builtIn": policy.source.starts_with("built-in"),
-                "policy": policy.to_string(),
-            })
-        );
+    if cli.output.is_structured() {
+        super::output::print_doc(&serde_json::json!({
+            "source": policy.source,
+            "hash": policy.hash(),
+            "builtIn": policy.source.starts_with("built-in"),
+            "policy": policy.to_string(),
+        }))?;
         return Ok(0);
     }
     print!("{policy}");

@@ -4,7 +4,7 @@
 
 use super::actions::{runtime, ActionArgs, DriverKind, Pull, RunFlags};
 use super::bundle::{BundleArg, Opened};
-use super::output::print_json;
+use super::output::print_doc;
 use super::{bad_input, home, oci_source_for, open_store, Cli, Failure, Format};
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
@@ -330,8 +330,8 @@ fn drive(
     {
         wasmix::lock::record_dependencies(lock, &sources.pins)?;
     }
-    if cli.output == Format::Json {
-        print_json(&wf)?;
+    if cli.output.is_structured() {
+        print_doc(&wf)?;
     } else if !cli.quiet {
         match &wf.error {
             None => println!("workflow {id} {}", wf.status),
@@ -514,8 +514,8 @@ fn cancel(cli: &Cli, id: i64) -> Result<u8, Failure> {
 
 fn list(cli: &Cli) -> Result<u8, Failure> {
     let wfs = open_store(cli)?.workflows()?;
-    if cli.output == Format::Json {
-        return print_json(&wfs).map(|()| 0);
+    if cli.output.is_structured() {
+        return print_doc(&wfs).map(|()| 0);
     }
     if wfs.is_empty() {
         println!("no workflows");
@@ -546,8 +546,8 @@ fn list(cli: &Cli) -> Result<u8, Failure> {
 
 fn show(cli: &Cli, id: i64) -> Result<u8, Failure> {
     let wf = open_store(cli)?.workflow(id)?;
-    if cli.output == Format::Json {
-        return print_json(&wf).map(|()| 0);
+    if cli.output.is_structured() {
+        return print_doc(&wf).map(|()| 0);
     }
     print_workflow(&wf);
     Ok(0)

@@ -399,6 +399,24 @@ impl RegistryServer {
         manifest: &[u8],
         blobs: &[(String, Vec<u8>)],
     ) {
+        self.push_raw_as(
+            repository,
+            tag,
+            manifest,
+            blobs,
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+    }
+
+    /// [`Self::push_raw`] with the manifest's media type (an image index, say).
+    pub fn push_raw_as(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &[u8],
+        blobs: &[(String, Vec<u8>)],
+        media_type: &'static str,
+    ) {
         let client = oci_client::Client::new(oci_client::client::ClientConfig {
             protocol: oci_client::client::ClientProtocol::Http,
             ..Default::default()
@@ -434,7 +452,7 @@ impl RegistryServer {
                 .push_manifest_raw(
                     &reference,
                     manifest.to_vec(),
-                    http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+                    http::HeaderValue::from_static(media_type),
                 )
                 .await
                 .expect("push manifest");

@@ -95,6 +95,70 @@ fn put_signatures(reg: &RegistryServer, repository: &str, digest: &str, layers: 
     );
 }
 
+/// Attach each layer to `digest` as an OCI 1.1 referrer — a manifest of
+/// its own with `artifactType` and a `subject` — and list them where a
+/// registry without the referrers API keeps them: an image index under the
+/// tag `sha256-<hex>` (the registry here has no referrers API).
+fn put_referrers(
+    reg: &RegistryServer,
+    repository: &str,
+    digest: &str,
+    subject_size: usize,
+    layers: &[(&str, SignatureLayer)],
+) {
+    let mut listed = Vec::new();
+    for (i, (artifact_type, layer)) in layers.iter().enumerate() {
+        let built = cosign::build_manifest(std::slice::from_ref(layer));
+        let mut doc: Value = serde_json::from_slice(&built.manifest).unwrap();
+        doc["artifactType"] = Value::from(*artifact_type);
+        doc["subject"] = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest,
+            "size": subject_size,
+        });
+        let manifest = serde_json::to_vec(&doc).unwrap();
+        let manifest_digest = wasmix::oci::sha256_digest(&manifest);
+        reg.push_raw(
+            repository,
+            &format!("referrer-{i}"),
+            &manifest,
+            &built.blobs,
+        );
+        listed.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "artifactType": artifact_type,
+        }));
+    }
+    // Something that is not a signature is listed too, and passed over.
+    let sbom = cosign::build_manifest(&[SignatureLayer {
+        media_type: "application/spdx+json".into(),
+        payload: b"{\"spdxVersion\": \"SPDX-2.3\"}".to_vec(),
+        annotations: BTreeMap::new(),
+    }]);
+    reg.push_raw(repository, "sbom", &sbom.manifest, &sbom.blobs);
+    listed.push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": wasmix::oci::sha256_digest(&sbom.manifest),
+        "size": sbom.manifest.len(),
+        "artifactType": "application/spdx+json",
+    }));
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": listed,
+    }))
+    .unwrap();
+    reg.push_raw_as(
+        repository,
+        &digest.replacen(':', "-", 1),
+        &index,
+        &[],
+        "application/vnd.oci.image.index.v1+json",
+    );
+}
+
 fn payload(repository: &str, digest: &str) -> Vec<u8> {
     SimpleSigning::new(repository, digest, &BTreeMap::new()).to_bytes()
 }
@@ -965,4 +1029,91 @@ fn endless_manifests_are_cut_off() {
         .requests()
         .iter()
         .any(|r| r.contains(&good.layer.0)));
+}
+
+/// cosign v3 keeps signatures as OCI 1.1 referrers by default: a Sigstore
+/// bundle (or a classic signature) in a manifest whose `subject` is the
+/// artifact. wasmix finds them through the referrers tag schema when the
+/// registry has no referrers API, and verifies them like any other.
+#[test]
+fn signatures_attached_as_oci_referrers_are_found_and_verified() {
+    let reg = RegistryServer::start(None);
+    let sb = Sandbox::new();
+    let reference = format!("{}/wasmix/exec:1", reg.addr);
+    let digest = reg.push_mixin(&sb, exec_wasm(), &reference, false);
+    let manifest_size = reg.manifest_raw("wasmix/exec", &format!("@{digest}")).len();
+    let sigstore = TestSigstore::new();
+    std::fs::write(
+        sb.dir.path().join("root.json"),
+        sigstore.trusted_root_json(),
+    )
+    .unwrap();
+    let policy = sb.dir.path().join("keyless.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "scopes:\n  - scope: {}/wasmix/*\n    authorities:\n      - keyless:\n          issuer: https://issuer.example\n          subject: release@example.com\n          trustedRoot: root.json\n  - scope: \"*\"\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    let bundle_for = |d: &str| SignatureLayer {
+        media_type: cosign::BUNDLE_MEDIA_TYPE.into(),
+        payload: sigstore.bundle("https://issuer.example", "release@example.com", d),
+        annotations: BTreeMap::new(),
+    };
+    let try_install = || {
+        let fresh = Sandbox::new();
+        let run = install(
+            &fresh,
+            &reg.addr,
+            Some(&policy),
+            &bundle(&fresh, "r", &reference),
+        );
+        (fresh, run)
+    };
+
+    // No `.sig` tag, nothing listed: refused, saying where it looked.
+    let (fresh, run) = try_install();
+    refused(
+        &fresh,
+        &run,
+        "OCI referrers: no referrers API, no tag sha256-",
+    );
+
+    // A Sigstore bundle as a referrer, as cosign v3 attaches it.
+    put_referrers(
+        &reg,
+        "wasmix/exec",
+        &digest,
+        manifest_size,
+        &[(cosign::BUNDLE_MEDIA_TYPE, bundle_for(&digest))],
+    );
+    let (_, run) = try_install();
+    run.expect_code(0).expect_stdout("hello from the registry");
+
+    // A bundle for another digest, listed for this one, proves nothing.
+    let other = format!("sha256:{}", "0".repeat(64));
+    put_referrers(
+        &reg,
+        "wasmix/exec",
+        &digest,
+        manifest_size,
+        &[(cosign::BUNDLE_MEDIA_TYPE, bundle_for(&other))],
+    );
+    let (fresh, run) = try_install();
+    refused(&fresh, &run, "digest claim mismatch");
+
+    // A classic cosign signature stored as a referrer counts too.
+    let body = payload(&format!("{}/wasmix/exec", reg.addr), &digest);
+    let classic = sigstore.sign_layer("https://issuer.example", "release@example.com", body);
+    put_referrers(
+        &reg,
+        "wasmix/exec",
+        &digest,
+        manifest_size,
+        &[(cosign::SIGNATURE_ARTIFACT_TYPE, classic)],
+    );
+    let (_, run) = try_install();
+    run.expect_code(0).expect_stdout("hello from the registry");
 }

@@ -69,6 +69,12 @@ pub struct Registry {
 
 /// Manifest media types read: OCI, and Docker's v2 (older cosign
 /// signatures); each reader checks what it got.
+/// An OCI image index: what the referrers API and the referrers tag schema return.
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Signature manifests read per artifact, however many are listed.
+pub const MAX_REFERRERS: usize = 16;
+
 const ACCEPT_MANIFESTS: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
@@ -177,39 +183,17 @@ impl Registry {
         reference: &Reference,
         limit: u64,
     ) -> Result<Option<Vec<u8>>, OciError> {
-        let registry = reference.resolve_registry().to_string();
-        let auth = self.auth_for(&registry)?;
         let at = reference
             .digest()
             .or(reference.tag())
             .unwrap_or("latest")
             .to_string();
-        self.rt.block_on(async {
-            let authorization = self
-                .transport
-                .authorize(&self.client, reference, &auth)
-                .await?;
-            let mut bytes = Vec::new();
-            let found = self
-                .transport
-                .get(
-                    reference,
-                    &format!("manifests/{at}"),
-                    Some(ACCEPT_MANIFESTS),
-                    authorization.as_deref(),
-                    limit,
-                    self.config.retries,
-                    &mut |chunk| {
-                        bytes.extend_from_slice(chunk);
-                        Ok(())
-                    },
-                )
-                .await?;
-            Ok(match found {
-                Found::Yes => Some(bytes),
-                Found::No => None,
-            })
-        })
+        self.read_path(
+            reference,
+            &format!("manifests/{at}"),
+            ACCEPT_MANIFESTS,
+            limit,
+        )
     }
 
     /// The tags of `reference`'s repository (at most 10 000, the registry's
@@ -298,9 +282,14 @@ impl Registry {
         })
     }
 
-    /// The cosign signatures of manifest `digest` in `reference`'s
-    /// repository, fetched with hard limits and stored in `cache`. Returns
-    /// the evidence and the digest of the signature manifest (if any).
+    /// The signatures of manifest `digest` in `reference`'s repository,
+    /// wherever cosign keeps them: under its `sha256-<hex>.sig` tag, and as
+    /// OCI 1.1 referrers (a signature or a Sigstore bundle whose manifest
+    /// names `digest` as its subject — how cosign v3 stores them by default),
+    /// found through the registry's referrers API or, where it has none,
+    /// the referrers tag schema (`sha256-<hex>`). Every manifest and layer
+    /// is bounded before it is read. What was found is cached as one
+    /// combined signature manifest, so a verdict can be re-made offline.
     pub fn signatures(
         &self,
         reference: &Reference,
@@ -311,50 +300,209 @@ impl Registry {
             reference: digest.into(),
             reason: "not a sha256 digest".into(),
         })?;
-        let sig_ref = Reference::with_tag(
-            reference.registry().to_string(),
-            reference.repository().to_string(),
-            tag.clone(),
-        );
-        let looked_in = format!("looked for tag {tag}");
-        let Some(bytes) = self.read_manifest(&sig_ref, cosign::MAX_MANIFEST as u64)? else {
+        let at = |tag_or_digest: &str, by_digest: bool| {
+            let (registry, repository) = (
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+            );
+            if by_digest {
+                Reference::with_digest(registry, repository, tag_or_digest.to_string())
+            } else {
+                Reference::with_tag(registry, repository, tag_or_digest.to_string())
+            }
+        };
+        let mut looked = Vec::new();
+        let mut manifests: Vec<(Reference, Vec<u8>)> = Vec::new();
+        let sig_ref = at(&tag, false);
+        match self.read_manifest(&sig_ref, cosign::MAX_MANIFEST as u64)? {
+            Some(bytes) => manifests.push((sig_ref, bytes)),
+            None => looked.push(format!("tag {tag}: not there")),
+        }
+        let (referrers, where_) = self.referrers(reference, digest)?;
+        looked.push(where_);
+        for d in referrers {
+            let r = at(&d, true);
+            match self.read_manifest(&r, cosign::MAX_MANIFEST as u64)? {
+                Some(bytes) if sha256_digest(&bytes) == d => manifests.push((r, bytes)),
+                Some(bytes) => {
+                    return Err(OciError::Digest {
+                        what: format!("referrer of {digest}"),
+                        expected: d,
+                        actual: sha256_digest(&bytes),
+                    })
+                }
+                None => looked.push(format!("referrer {d}: listed but not there")),
+            }
+        }
+        let looked_in = format!("looked for {}", looked.join("; "));
+        if manifests.is_empty() {
             return Ok((
                 Evidence {
-                    looked_in: format!("{looked_in}: not there"),
+                    looked_in,
                     ..Default::default()
                 },
                 None,
             ));
-        };
-        // Counted and capped before anything else is read.
-        let layers = cosign::parse_manifest(&looked_in, &bytes)?;
-        // The config too, so the cached signature manifest is whole and
-        // `mixin save` can carry it.
-        let config: super::artifact::Descriptor = serde_json::from_value(
-            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default()["config"]
-                .clone(),
-        )
-        .map_err(|e| OciError::Format {
-            reference: sig_ref.whole(),
-            reason: format!("signature manifest config: {e}"),
-        })?;
-        if config.size as u64 > cosign::MAX_LAYER || super::digest_hex(&config.digest).is_none() {
-            return Err(OciError::Format {
-                reference: sig_ref.whole(),
-                reason: "signature manifest config is not a small sha256 blob".into(),
-            });
         }
-        let descriptors: Vec<super::artifact::Descriptor> = layers
-            .iter()
-            .map(super::trust::descriptor)
-            .chain(std::iter::once(config))
-            .collect();
-        self.fetch_blobs(&sig_ref, &descriptors.iter().collect::<Vec<_>>(), cache)?;
+        // One manifest holding every layer found, in the order found.
+        let mut layers: Vec<serde_json::Value> = Vec::new();
+        let mut config: Option<serde_json::Value> = None;
+        for (r, bytes) in &manifests {
+            // Counted and capped before anything else is read.
+            let found = cosign::parse_manifest(&r.whole(), bytes)?;
+            let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+            // The config too, so the cached signature manifest is whole and
+            // `mixin save` can carry it.
+            let cfg: super::artifact::Descriptor = serde_json::from_value(doc["config"].clone())
+                .map_err(|e| OciError::Format {
+                    reference: r.whole(),
+                    reason: format!("signature manifest config: {e}"),
+                })?;
+            if cfg.size as u64 > cosign::MAX_LAYER || super::digest_hex(&cfg.digest).is_none() {
+                return Err(OciError::Format {
+                    reference: r.whole(),
+                    reason: "signature manifest config is not a small sha256 blob".into(),
+                });
+            }
+            let descriptors: Vec<super::artifact::Descriptor> = found
+                .iter()
+                .map(super::trust::descriptor)
+                .chain(std::iter::once(cfg))
+                .collect();
+            self.fetch_blobs(r, &descriptors.iter().collect::<Vec<_>>(), cache)?;
+            config.get_or_insert_with(|| doc["config"].clone());
+            layers.extend(doc["layers"].as_array().cloned().unwrap_or_default());
+        }
+        if layers.len() > cosign::MAX_LAYERS {
+            layers.truncate(cosign::MAX_LAYERS);
+        }
+        let combined = match manifests.as_slice() {
+            // A single manifest is cached as the registry served it.
+            [(_, bytes)] => bytes.clone(),
+            _ => serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": layers,
+            }))
+            .map_err(|e| OciError::Format {
+                reference: reference.whole(),
+                reason: format!("combining signature manifests: {e}"),
+            })?,
+        };
         let evidence =
-            super::trust::evidence_from(&looked_in, &bytes, |d| cache.read_blob(&d.digest))?;
-        let sig_digest = sha256_digest(&bytes);
-        cache.write_blob(&sig_digest, &bytes)?;
+            super::trust::evidence_from(&looked_in, &combined, |d| cache.read_blob(&d.digest))?;
+        let sig_digest = sha256_digest(&combined);
+        cache.write_blob(&sig_digest, &combined)?;
         Ok((evidence, Some(sig_digest)))
+    }
+
+    /// The digests of the signature manifests that name `digest` as their
+    /// subject (OCI 1.1), at most [`MAX_REFERRERS`]: from the referrers API,
+    /// or the referrers tag schema where the registry has no such API.
+    /// Only signatures and Sigstore bundles are listed; attestations and
+    /// SBOMs are not evidence of a signature. Also says where it looked.
+    fn referrers(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<(Vec<String>, String), OciError> {
+        let index = self.read_path(
+            reference,
+            &format!("referrers/{digest}"),
+            OCI_INDEX,
+            cosign::MAX_MANIFEST as u64,
+        )?;
+        let (index, where_) = match index {
+            Some(bytes) => (Some(bytes), "OCI referrers (referrers API)".to_string()),
+            None => {
+                // The fallback the OCI 1.1 distribution spec gives clients.
+                let tag = digest.replacen(':', "-", 1);
+                let r = Reference::with_tag(
+                    reference.registry().to_string(),
+                    reference.repository().to_string(),
+                    tag.clone(),
+                );
+                let bytes = self.read_path(
+                    &r,
+                    &format!("manifests/{tag}"),
+                    OCI_INDEX,
+                    cosign::MAX_MANIFEST as u64,
+                )?;
+                let where_ = match &bytes {
+                    Some(_) => format!("OCI referrers (tag {tag})"),
+                    None => format!("OCI referrers: no referrers API, no tag {tag}"),
+                };
+                (bytes, where_)
+            }
+        };
+        let Some(index) = index else {
+            return Ok((Vec::new(), where_));
+        };
+        let doc: serde_json::Value =
+            serde_json::from_slice(&index).map_err(|e| OciError::Format {
+                reference: format!("{}@{digest}", reference.repository()),
+                reason: format!("referrers index: {e}"),
+            })?;
+        let listed = doc["manifests"].as_array().cloned().unwrap_or_default();
+        let digests: Vec<String> = listed
+            .iter()
+            .filter(|d| {
+                d["artifactType"].as_str().is_some_and(|t| {
+                    t == cosign::SIGNATURE_ARTIFACT_TYPE || t == cosign::BUNDLE_MEDIA_TYPE
+                })
+            })
+            .filter_map(|d| d["digest"].as_str())
+            .filter(|d| super::digest_hex(d).is_some())
+            .take(MAX_REFERRERS)
+            .map(String::from)
+            .collect();
+        let where_ = format!(
+            "{where_}: {} signature(s) of {} listed",
+            digests.len(),
+            listed.len()
+        );
+        Ok((digests, where_))
+    }
+
+    /// GET `path` under `reference`'s repository with `accept`, at most
+    /// `limit` bytes (read as they arrive); `None` when the registry has
+    /// nothing there.
+    fn read_path(
+        &self,
+        reference: &Reference,
+        path: &str,
+        accept: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, OciError> {
+        let registry = reference.resolve_registry().to_string();
+        let auth = self.auth_for(&registry)?;
+        self.rt.block_on(async {
+            let authorization = self
+                .transport
+                .authorize(&self.client, reference, &auth)
+                .await?;
+            let mut bytes = Vec::new();
+            let found = self
+                .transport
+                .get(
+                    reference,
+                    path,
+                    Some(accept),
+                    authorization.as_deref(),
+                    limit,
+                    self.config.retries,
+                    &mut |chunk| {
+                        bytes.extend_from_slice(chunk);
+                        Ok(())
+                    },
+                )
+                .await?;
+            Ok(match found {
+                Found::Yes => Some(bytes),
+                Found::No => None,
+            })
+        })
     }
 
     /// Add `layer` to the signatures of manifest `digest` in `reference`'s

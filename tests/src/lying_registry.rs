@@ -31,6 +31,12 @@ pub struct Manifest {
 
 #[derive(Default)]
 struct State {
+    addr: String,
+    /// Bearer tokens required when set: each token the token service
+    /// issues is good for this many requests, then refused as expired.
+    token_uses: Option<usize>,
+    /// Uses left of each token issued.
+    tokens: HashMap<String, usize>,
     manifests: HashMap<String, (Manifest, usize)>,
     blobs: HashMap<String, Blob>,
     endless: std::collections::HashSet<String>,
@@ -49,7 +55,10 @@ impl LyingRegistry {
     pub fn start() -> LyingRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            addr: addr.clone(),
+            ..State::default()
+        }));
         let shared = state.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -89,6 +98,12 @@ impl LyingRegistry {
             .insert(digest.to_string(), b);
     }
 
+    /// Require bearer tokens from `/token`, each good for `uses` requests:
+    /// a long pull outlives its first token.
+    pub fn require_tokens(&self, uses: usize) {
+        self.state.lock().expect("state").token_uses = Some(uses);
+    }
+
     /// Every request so far, as `METHOD PATH`.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().expect("state").log.clone()
@@ -99,10 +114,18 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request = String::new();
     reader.read_line(&mut request)?;
+    let mut bearer = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header == "\r\n" {
             break;
+        }
+        if let Some(v) = header
+            .split_once(':')
+            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.trim().strip_prefix("Bearer "))
+        {
+            bearer = Some(v.to_string());
         }
     }
     let mut parts = request.split_whitespace();
@@ -114,6 +137,27 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         .expect("state")
         .log
         .push(format!("{method} {path}"));
+    if let Some(refused) = tokens(state, &path, bearer.as_deref()) {
+        return match refused {
+            Token::Issue(token) => respond(
+                &mut out,
+                200,
+                &[("Content-Type", "application/json")],
+                format!(r#"{{"token":"{token}","access_token":"{token}"}}"#).as_bytes(),
+                method,
+            ),
+            Token::Challenge(realm) => respond(
+                &mut out,
+                401,
+                &[(
+                    "WWW-Authenticate",
+                    &format!(r#"Bearer realm="{realm}",service="lying""#),
+                )],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#,
+                method,
+            ),
+        };
+    }
     if path == "/v2/" || path == "/v2" {
         return respond(
             &mut out,
@@ -179,6 +223,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     not_found(&mut out, method)
 }
 
+enum Token {
+    Issue(String),
+    Challenge(String),
+}
+
+/// With tokens required: `/token` issues one; any other request needs a
+/// token with uses left (and uses one up), or is challenged.
+fn tokens(state: &Mutex<State>, path: &str, bearer: Option<&str>) -> Option<Token> {
+    let mut s = state.lock().expect("state");
+    let uses = s.token_uses?;
+    if path == "/token" {
+        let token = format!("t{}", s.tokens.len() + 1);
+        s.tokens.insert(token.clone(), uses);
+        return Some(Token::Issue(token));
+    }
+    match bearer.and_then(|t| s.tokens.get_mut(t)) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            None
+        }
+        _ => Some(Token::Challenge(format!("http://{}/token", s.addr))),
+    }
+}
+
 /// A chunked body of spaces that ends only when the client hangs up.
 fn endless(out: &mut TcpStream, content_type: &str) -> std::io::Result<()> {
     write!(
@@ -210,7 +278,11 @@ fn respond(
     body: &[u8],
     method: &str,
 ) -> std::io::Result<()> {
-    let reason = if code == 200 { "OK" } else { "Not Found" };
+    let reason = match code {
+        200 => "OK",
+        401 => "Unauthorized",
+        _ => "Not Found",
+    };
     write!(out, "HTTP/1.1 {code} {reason}\r\n")?;
     for (k, v) in headers {
         write!(out, "{k}: {v}\r\n")?;

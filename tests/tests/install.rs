@@ -1530,3 +1530,21 @@ fn built_in_mixins_need_no_mixin_path_and_the_path_overrides_them() {
         .expect_code(0)
         .expect_stdout("bye");
 }
+
+/// `wasmix man` writes a page per command, with each command's options.
+#[test]
+fn man_pages_cover_every_command() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path().join("man1");
+    sb.wasmix(&["man", "-O", dir.to_str().unwrap()])
+        .expect_code(0)
+        .expect_stdout("man pages to");
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(page("wasmix.1").contains(".TH wasmix 1"));
+    assert!(page("wasmix-install.1").contains("accept\\-capabilities"));
+    assert!(page("wasmix-mixin-push.1").contains(".TH wasmix-mixin-push 1"));
+    assert!(page("wasmix-mixin-push.1").contains("Push a component as a Wasm OCI artifact"));
+    assert!(page("wasmix-workflow-resume.1").contains("resume"));
+}

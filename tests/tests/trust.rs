@@ -1117,3 +1117,30 @@ fn signatures_attached_as_oci_referrers_are_found_and_verified() {
     let (_, run) = try_install();
     run.expect_code(0).expect_stdout("hello from the registry");
 }
+
+/// A registry's bearer tokens expire; a pull that outlives one asks the
+/// token service for a fresh token and carries on, instead of failing.
+#[test]
+fn an_expired_token_is_renewed_during_a_pull() {
+    let good = artifact(&exec_wasm(), "1.0.0");
+    let liar = Liar::new();
+    liar.serve(&good);
+    liar.sign(&good);
+    liar.tag(vec![good.manifest.clone()], None);
+    // Each token is good for two requests; the pull makes several more.
+    liar.reg.require_tokens(2);
+    let sb = Sandbox::new();
+    let run = liar.install(&sb);
+    run.expect_code(0).expect_stdout("hello from the registry");
+    let issued = liar
+        .reg
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with(" /token"))
+        .count();
+    assert!(
+        issued >= 2,
+        "tokens issued: {issued}: {:?}",
+        liar.reg.requests()
+    );
+}

@@ -276,6 +276,41 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+    /// Write man pages (`wasmix.1`, `wasmix-install.1`, …) into a directory (`man -l DIR/wasmix.1`)
+    Man {
+        /// Where to write them, e.g. /usr/local/share/man/man1
+        #[arg(long, short = 'O', default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+/// Write one man page per command and subcommand (`wasmix-mixin-push.1`),
+/// each written whole before it is renamed into place.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    use clap::CommandFactory;
+    fn walk(
+        cmd: &clap::Command,
+        name: String,
+        dir: &std::path::Path,
+        pages: &mut Vec<String>,
+    ) -> std::io::Result<()> {
+        let page = cmd.clone().name(name.clone());
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page).render(&mut text)?;
+        let file = format!("{name}.1");
+        wasmix::fsutil::write_atomic(&dir.join(&file), &text)?;
+        pages.push(file);
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, format!("{name}-{}", sub.get_name()), dir, pages)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut pages = Vec::new();
+    walk(&cmd, "wasmix".into(), dir, &mut pages)?;
+    Ok(pages)
 }
 
 /// Run the command; the exit code on success.
@@ -302,6 +337,20 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Parameters(c) => sets::run(cli, wasmix::sets::SetKind::Parameter, c),
         Command::Version => version(cli),
         Command::Config(ConfigCommand::Show) => config_show(cli),
+        Command::Man { out } => {
+            let pages = man_pages(out).map_err(|e| {
+                Failure::from(anyhow::anyhow!(
+                    "writing man pages to {}: {e}",
+                    out.display()
+                ))
+            })?;
+            if cli.output.is_structured() {
+                output::print_doc(&serde_json::json!({"directory": out, "pages": pages}))?;
+            } else {
+                println!("wrote {} man pages to {}", pages.len(), out.display());
+            }
+            Ok(0)
+        }
         Command::Completion { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

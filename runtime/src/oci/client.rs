@@ -200,33 +200,12 @@ impl Registry {
     /// first page: wasmix asks for them all at once), in the registry's order.
     pub fn tags(&self, reference: &Reference) -> Result<Vec<String>, OciError> {
         let registry = reference.resolve_registry().to_string();
-        let auth = self.auth_for(&registry)?;
-        let bytes = self.rt.block_on(async {
-            let authorization = self
-                .transport
-                .authorize(&self.client, reference, &auth)
-                .await?;
-            let mut bytes = Vec::new();
-            let found = self
-                .transport
-                .get(
-                    reference,
-                    "tags/list?n=10000",
-                    Some("application/json"),
-                    authorization.as_deref(),
-                    self.config.max_manifest,
-                    self.config.retries,
-                    &mut |chunk| {
-                        bytes.extend_from_slice(chunk);
-                        Ok(())
-                    },
-                )
-                .await?;
-            Ok::<_, OciError>(match found {
-                Found::Yes => Some(bytes),
-                Found::No => None,
-            })
-        })?;
+        let bytes = self.read_path(
+            reference,
+            "tags/list?n=10000",
+            "application/json",
+            self.config.max_manifest,
+        )?;
         let Some(bytes) = bytes else {
             return Ok(Vec::new());
         };
@@ -478,18 +457,15 @@ impl Registry {
         let registry = reference.resolve_registry().to_string();
         let auth = self.auth_for(&registry)?;
         self.rt.block_on(async {
-            let authorization = self
-                .transport
-                .authorize(&self.client, reference, &auth)
-                .await?;
             let mut bytes = Vec::new();
             let found = self
                 .transport
-                .get(
+                .fetch(
+                    &self.client,
                     reference,
+                    &auth,
                     path,
                     Some(accept),
-                    authorization.as_deref(),
                     limit,
                     self.config.retries,
                     &mut |chunk| {
@@ -573,16 +549,13 @@ impl Registry {
         let mut received = 0u64;
         let mut shown = std::time::Instant::now();
         let found = async {
-            let authorization = self
-                .transport
-                .authorize(&self.client, reference, &auth)
-                .await?;
             self.transport
-                .get(
+                .fetch(
+                    &self.client,
                     reference,
+                    &auth,
                     &format!("blobs/{}", d.digest),
                     None,
-                    authorization.as_deref(),
                     limit,
                     // A blob is not retried: part of it may be written.
                     0,

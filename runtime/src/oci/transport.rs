@@ -123,6 +123,67 @@ impl Transport {
         Ok(header)
     }
 
+    /// GET `path` of `reference`'s repository, authorized as
+    /// [`Self::authorize`] says. A bearer token the registry refuses — one
+    /// that expired during a long pull — is forgotten, a fresh one asked
+    /// for, and the request made once more (a refusal comes before any
+    /// byte of the body, so nothing reached the sink).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn fetch(
+        &self,
+        client: &oci_client::Client,
+        reference: &Reference,
+        auth: &RegistryAuth,
+        path: &str,
+        accept: Option<&str>,
+        limit: u64,
+        retries: u32,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), OciError>,
+    ) -> Result<Found, OciError> {
+        let authorization = self.authorize(client, reference, auth).await?;
+        let first = self
+            .get(
+                reference,
+                path,
+                accept,
+                authorization.as_deref(),
+                limit,
+                retries,
+                sink,
+            )
+            .await;
+        let bearer = authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer "));
+        match first {
+            Err(OciError::Auth { .. }) if bearer => {
+                self.forget(reference);
+                let fresh = self.authorize(client, reference, auth).await?;
+                self.get(
+                    reference,
+                    path,
+                    accept,
+                    fresh.as_deref(),
+                    limit,
+                    retries,
+                    sink,
+                )
+                .await
+            }
+            other => other,
+        }
+    }
+
+    /// Forget the authorization cached for `reference`'s repository.
+    fn forget(&self, reference: &Reference) {
+        let key = format!(
+            "{}/{}",
+            reference.resolve_registry(),
+            reference.repository()
+        );
+        self.authorization.lock().expect("lock").remove(&key);
+    }
+
     fn url(&self, reference: &Reference, path: &str) -> String {
         let host = reference.resolve_registry();
         let scheme = if self.insecure.iter().any(|h| h == host) {

@@ -22,10 +22,11 @@ pub fn encodings(secret: &str) -> Vec<Vec<u8>> {
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         forms.push(engine.encode(raw).into_bytes());
     }
-    // Inside a longer stream the secret may start one or two bytes into a
-    // base64 group: the whole groups after that boundary encode the same
-    // way wherever the stream started.
-    for skip in 1..3 {
+    // Inside a longer stream the secret may start on a base64 group or one
+    // or two bytes into one, and other bytes may follow it: the whole
+    // groups after the first boundary encode the same way wherever the
+    // stream started and whatever follows.
+    for skip in 0..3 {
         if let Some(rest) = raw.get(skip..) {
             let whole = &rest[..rest.len() / 3 * 3];
             for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
@@ -339,13 +340,21 @@ mod tests {
                 }
             }
         }
-        // base64 of a longer stream, where the secret starts mid-group.
-        for prefix in ["x", "xy", "xyz"] {
+        // base64 of a longer stream, where the secret starts mid-group or
+        // on a group, with other bytes after it.
+        for (prefix, suffix) in [
+            ("x", ""),
+            ("xy", ""),
+            ("xyz", ""),
+            ("", ":x"),
+            ("", "\""),
+            ("ab", "}"),
+        ] {
             use base64::Engine;
-            let stream =
-                base64::engine::general_purpose::STANDARD.encode(format!("{prefix}{secret}"));
+            let stream = base64::engine::general_purpose::STANDARD
+                .encode(format!("{prefix}{secret}{suffix}"));
             let masked = String::from_utf8(mask_bytes(stream.as_bytes(), &forms)).unwrap();
-            assert!(masked.len() < 16, "{prefix}: {masked}");
+            assert!(masked.len() < 20, "{prefix}…{suffix}: {masked}");
         }
         // Ordinary spaced text is left alone.
         assert_eq!(

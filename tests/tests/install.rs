@@ -157,7 +157,6 @@ fn yaml_output_is_the_json_document_as_yaml() {
         vec!["installation", "outputs", "mine"],
         vec!["mixin", "list"],
         vec!["version"],
-        vec!["config", "show"],
         vec!["cache", "prune"],
     ] {
         let mut json_args = args.clone();
@@ -170,6 +169,9 @@ fn yaml_output_is_the_json_document_as_yaml() {
             .unwrap_or_else(|e| panic!("{args:?} -o yaml: {e}"));
         assert_eq!(json, yaml, "{args:?}");
     }
+    let shown: Value =
+        serde_yaml::from_str(&sb.wasmix(&["config", "show", "-o", "yaml"]).stdout()).unwrap();
+    assert_eq!(shown["settings"]["output"]["value"], "yaml", "{shown}");
     std::fs::write(sb.home().join("config.toml"), "output = \"yaml\"\n").unwrap();
     let list = sb.wasmix(&["installation", "list"]);
     let doc: Value = serde_yaml::from_str(&list.stdout()).expect("YAML from the config file");

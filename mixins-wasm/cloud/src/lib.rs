@@ -53,9 +53,11 @@ pub struct Step {
     /// az only: ensure (or, on uninstall, delete) a resource group.
     #[serde(default)]
     pub group: Option<Group>,
-    /// az only: log in from the step's environment.
-    #[serde(default)]
-    pub login: Option<Value>,
+    /// az only: log in from the step's environment. Porter writes it as
+    /// `login: {}` or a bare `login:` (null): present-but-null is
+    /// `Some(None)`, absent is `None`.
+    #[serde(default, deserialize_with = "present")]
+    pub login: Option<Option<Value>>,
     /// aws only: the service (`ec2`, `s3api`).
     #[serde(default)]
     pub service: Option<String>,
@@ -68,6 +70,10 @@ pub struct Step {
     /// gcloud only: the command (`create`).
     #[serde(default)]
     pub command: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
+    Option::<Value>::deserialize(d).map(Some)
 }
 
 /// az's `group:` step.
@@ -595,6 +601,16 @@ mod tests {
         assert_eq!(delete.args.join(" "), "group delete --yes --name mygroup");
         assert_eq!(delete.expected_errors, ["ResourceGroupNotFound"]);
 
+        let bare = step(serde_json::json!({"description": "l", "login": null}));
+        assert_eq!(
+            Tool::Az
+                .plan("install", &bare, &none)
+                .unwrap()
+                .args
+                .join(" "),
+            "login --identity",
+            "a bare `login:` logs in too"
+        );
         let login = step(serde_json::json!({"description": "l", "login": {}}));
         let sp = LoginEnv {
             client_id: Some("client-id".into()),

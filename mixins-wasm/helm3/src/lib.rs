@@ -188,9 +188,16 @@ pub fn argv(action: &str, step: &Step) -> Result<Vec<Vec<String>>, String> {
 /// What helm prints when a release to uninstall is already gone: Porter's
 /// mixin carries on, and so does this one.
 fn already_gone(stderr: &str) -> bool {
-    ["release not loaded", "already deleted", "not found"]
-        .iter()
-        .any(|s| stderr.contains(s))
+    // Helm's own words for a missing release only: a missing kubeconfig or
+    // context also says "not found", and is a failure.
+    let text = stderr.to_lowercase();
+    [
+        "release not loaded",
+        "release: not found",
+        "already deleted",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
 }
 
 struct Helm3;

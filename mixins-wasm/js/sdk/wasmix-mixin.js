@@ -142,16 +142,28 @@ export class Command {
  * with its message instead of trapping.
  */
 export function mixin({ info, lint, execute }) {
+  const describeError = (e) => `${e && e.name ? e.name : 'Error'}: ${e && e.message ? e.message : e}`;
+  // An exit code the contract can carry (s32), else none.
+  const exitCode = (c) => (Number.isInteger(c) && c >= -(2 ** 31) && c < 2 ** 31 ? c : undefined);
   return {
     describe: () => info(),
-    lint: (action, step) => (lint ? lint(action, step) : []),
+    lint: (action, step) => {
+      try {
+        const found = lint ? lint(action, step) : [];
+        return Array.isArray(found) ? found : [];
+      } catch (e) {
+        // A broken lint is a finding, not a trap.
+        return [{ code: 'lint-failed', severity: 'error', message: `lint failed: ${describeError(e)}`, path: '' }];
+      }
+    },
     execute: (invocation) => {
       try {
+        if (!execute) throw new Failure('this mixin does not define execute()');
         return execute(invocation);
       } catch (e) {
-        const message = e instanceof Failure ? e.message : `${e && e.name ? e.name : 'Error'}: ${e && e.message ? e.message : e}`;
+        const message = e instanceof Failure ? e.message : describeError(e);
         // componentize-js turns a thrown value into `err(payload)`.
-        throw { payload: { message, exitCode: e instanceof Failure ? e.exitCode : undefined } };
+        throw { payload: { message, exitCode: e instanceof Failure ? exitCode(e.exitCode) : undefined } };
       }
     },
   };

@@ -53,12 +53,17 @@ class Failure(Exception):
         self.exit_code = exit_code
 
 
+def _exit_code(code):
+    """An exit code the contract can carry (s32), else none."""
+    return code if isinstance(code, int) and -(2**31) <= code < 2**31 else None
+
+
 def _wrap_execute(run):
     def execute(self, invocation):
         try:
             return run(self, invocation)
         except Failure as f:
-            raise Err(_types.Failure(message=f.message, exit_code=f.exit_code))
+            raise Err(_types.Failure(message=f.message, exit_code=_exit_code(f.exit_code)))
         except Exception as e:  # a bug in the mixin fails the step, not the host
             last = traceback.extract_tb(e.__traceback__)[-1:]
             where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
@@ -67,16 +72,34 @@ def _wrap_execute(run):
     return execute
 
 
+def _wrap_lint(check):
+    def lint(self, action, step):
+        try:
+            return list(check(self, action, step) or [])
+        except Exception as e:  # a broken lint is a finding, not a trap
+            return [Diagnostic(code="lint-failed", severity=Severity.ERROR,
+                               message=f"lint failed: {type(e).__name__}: {e}", path="")]
+
+    return lint
+
+
+def _no_execute(self, invocation):
+    raise Failure("this mixin does not define execute()")
+
+
 class Mixin:
     """The world's exports, from `info()`, `lint()` and `execute()`.
 
     A subclass's `execute` is wrapped so that `Failure` (or any exception)
-    becomes the step's failure instead of a trap."""
+    becomes the step's failure instead of a trap; its `lint` so that an
+    exception becomes an error finding."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "execute" in cls.__dict__:
             cls.execute = _wrap_execute(cls.__dict__["execute"])
+        if "lint" in cls.__dict__:
+            cls.lint = _wrap_lint(cls.__dict__["lint"])
 
     def info(self) -> Info:
         raise NotImplementedError("a mixin says what it is: define info()")
@@ -87,8 +110,7 @@ class Mixin:
     def lint(self, action: str, step: str) -> List[Diagnostic]:
         return []
 
-    def execute(self, invocation: Invocation) -> List[Output]:
-        raise Failure("this mixin does not define execute()")
+    execute = _wrap_execute(_no_execute)
 
 
 def parse_step(step: str) -> Dict[str, Any]:

@@ -124,8 +124,9 @@ pub fn build(dir: &Path) -> Result<Built, BuildError> {
                 &["build", "--release", "--target", "wasm32-wasip2"],
                 "install Rust with rustup, then `rustup target add wasm32-wasip2`",
             )?;
+            // cargo ran in `dir`: a relative CARGO_TARGET_DIR is under it.
             let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
+                .map(|t| dir.join(t))
                 .unwrap_or_else(|| dir.join("target"));
             let artifact = target
                 .join("wasm32-wasip2/release")

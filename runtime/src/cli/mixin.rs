@@ -208,7 +208,14 @@ fn local_mixins(cli: &Cli) -> Result<Vec<LocalMixin>, Failure> {
             continue;
         };
         let mut files: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        files.sort();
+        // In `locate`'s order: by name, `NAME.wasm` before `wasmix_NAME.wasm`.
+        files.sort_by_key(|f| {
+            let prefixed = f
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("wasmix_"));
+            (wasmix::resolve::mixin_name_of(f), prefixed)
+        });
         for file in files {
             let Some(name) = wasmix::resolve::mixin_name_of(&file) else {
                 continue;

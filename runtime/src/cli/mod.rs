@@ -381,7 +381,7 @@ fn config_show(cli: &Cli) -> Result<u8, Failure> {
         "mixin-namespace": {"value": cli.mixin_namespace, "from": from("mixin-namespace")},
         "trust-policy": {"value": cli.trust_policy, "from": from("trust-policy")},
         "max-mixin-size": {"value": cli.max_mixin_size, "from": from("max-mixin-size")},
-        "output": {"value": if cli.output.is_structured() { "json" } else { "text" }, "from": from("output")},
+        "output": {"value": match cli.output { Format::Text => "text", Format::Json => "json", Format::Yaml => "yaml" }, "from": from("output")},
     });
     if cli.output.is_structured() {
         return output::print_doc(&serde_json::json!({"file": file, "settings": settings}))

@@ -297,24 +297,88 @@ impl Registry {
             Some(bytes) => manifests.push((sig_ref, bytes)),
             None => looked.push(format!("tag {tag}: not there")),
         }
-        let (referrers, where_) = self.referrers(reference, digest)?;
-        looked.push(where_);
+        // Referrers are extra evidence: a registry that answers oddly, or a
+        // referrer that is malformed, is noted and passed over, so it can
+        // neither break a check the `.sig` tag satisfies nor block one.
+        let referrers = match self.referrers(reference, digest) {
+            Ok((list, where_)) => {
+                looked.push(where_);
+                list
+            }
+            Err(e) => {
+                looked.push(format!("OCI referrers: not read ({e})"));
+                Vec::new()
+            }
+        };
         for d in referrers {
             let r = at(&d, true);
-            match self.read_manifest(&r, cosign::MAX_MANIFEST as u64)? {
-                Some(bytes) if sha256_digest(&bytes) == d => manifests.push((r, bytes)),
-                Some(bytes) => {
-                    return Err(OciError::Digest {
-                        what: format!("referrer of {digest}"),
-                        expected: d,
-                        actual: sha256_digest(&bytes),
-                    })
-                }
-                None => looked.push(format!("referrer {d}: listed but not there")),
+            match self.read_manifest(&r, cosign::MAX_MANIFEST as u64) {
+                Ok(Some(bytes)) if sha256_digest(&bytes) == d => manifests.push((r, bytes)),
+                Ok(Some(_)) => looked.push(format!("referrer {d}: its bytes do not hash to it")),
+                Ok(None) => looked.push(format!("referrer {d}: listed but not there")),
+                Err(e) => looked.push(format!("referrer {d}: {e}")),
             }
         }
+        // Every manifest's layers counted (and each manifest checked) before
+        // any blob is fetched: at most MAX_LAYERS layers in all.
+        let from_tag = manifests.first().is_some_and(|(r, _)| r.tag().is_some());
+        let mut kept: Vec<(Reference, Vec<u8>, Vec<super::artifact::Descriptor>)> = Vec::new();
+        let mut total = 0;
+        for (i, (r, bytes)) in manifests.into_iter().enumerate() {
+            let parsed = cosign::parse_manifest(&r.whole(), &bytes).map_err(OciError::from);
+            let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let config =
+                serde_json::from_value::<super::artifact::Descriptor>(doc["config"].clone())
+                    .map_err(|e| format!("config: {e}"))
+                    .and_then(|c| {
+                        if c.size as u64 > cosign::MAX_LAYER
+                            || super::digest_hex(&c.digest).is_none()
+                        {
+                            Err("config is not a small sha256 blob".to_string())
+                        } else {
+                            Ok(c)
+                        }
+                    });
+            let checked = match (parsed, config) {
+                (Ok(found), Ok(cfg)) => Ok((found, cfg)),
+                (Err(e), _) => Err(e.to_string()),
+                (_, Err(e)) => Err(e),
+            };
+            let (found, cfg) = match checked {
+                Ok(x) => x,
+                // The `.sig` tag's manifest is cosign's own: a bad one is
+                // refused, as before referrers were read.
+                Err(reason) if i == 0 && from_tag => {
+                    return Err(OciError::Format {
+                        reference: r.whole(),
+                        reason,
+                    })
+                }
+                Err(reason) => {
+                    looked.push(format!("{}: passed over ({reason})", r.whole()));
+                    continue;
+                }
+            };
+            if total + found.len() > cosign::MAX_LAYERS {
+                looked.push(format!(
+                    "stopped at {} signature layers; {} not read",
+                    total,
+                    r.whole()
+                ));
+                break;
+            }
+            total += found.len();
+            // The config too, so the cached signature manifest is whole and
+            // `mixin save` can carry it.
+            let descriptors: Vec<super::artifact::Descriptor> = found
+                .iter()
+                .map(super::trust::descriptor)
+                .chain(std::iter::once(cfg))
+                .collect();
+            kept.push((r, bytes, descriptors));
+        }
         let looked_in = format!("looked for {}", looked.join("; "));
-        if manifests.is_empty() {
+        if kept.is_empty() {
             return Ok((
                 Evidence {
                     looked_in,
@@ -326,38 +390,15 @@ impl Registry {
         // One manifest holding every layer found, in the order found.
         let mut layers: Vec<serde_json::Value> = Vec::new();
         let mut config: Option<serde_json::Value> = None;
-        for (r, bytes) in &manifests {
-            // Counted and capped before anything else is read.
-            let found = cosign::parse_manifest(&r.whole(), bytes)?;
-            let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-            // The config too, so the cached signature manifest is whole and
-            // `mixin save` can carry it.
-            let cfg: super::artifact::Descriptor = serde_json::from_value(doc["config"].clone())
-                .map_err(|e| OciError::Format {
-                    reference: r.whole(),
-                    reason: format!("signature manifest config: {e}"),
-                })?;
-            if cfg.size as u64 > cosign::MAX_LAYER || super::digest_hex(&cfg.digest).is_none() {
-                return Err(OciError::Format {
-                    reference: r.whole(),
-                    reason: "signature manifest config is not a small sha256 blob".into(),
-                });
-            }
-            let descriptors: Vec<super::artifact::Descriptor> = found
-                .iter()
-                .map(super::trust::descriptor)
-                .chain(std::iter::once(cfg))
-                .collect();
+        for (r, bytes, descriptors) in &kept {
             self.fetch_blobs(r, &descriptors.iter().collect::<Vec<_>>(), cache)?;
+            let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
             config.get_or_insert_with(|| doc["config"].clone());
             layers.extend(doc["layers"].as_array().cloned().unwrap_or_default());
         }
-        if layers.len() > cosign::MAX_LAYERS {
-            layers.truncate(cosign::MAX_LAYERS);
-        }
-        let combined = match manifests.as_slice() {
+        let combined = match kept.as_slice() {
             // A single manifest is cached as the registry served it.
-            [(_, bytes)] => bytes.clone(),
+            [(_, bytes, _)] => bytes.clone(),
             _ => serde_json::to_vec(&serde_json::json!({
                 "schemaVersion": 2,
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -386,13 +427,22 @@ impl Registry {
         reference: &Reference,
         digest: &str,
     ) -> Result<(Vec<String>, String), OciError> {
-        let index = self.read_path(
-            reference,
-            &format!("referrers/{digest}"),
-            OCI_INDEX,
-            cosign::MAX_MANIFEST as u64,
-        )?;
-        let (index, where_) = match index {
+        // A registry without the API answers 404, or 400/405/406, or a
+        // 200 that is not an index: each means "use the tag schema".
+        let api = self
+            .read_path(
+                reference,
+                &format!("referrers/{digest}"),
+                OCI_INDEX,
+                cosign::MAX_MANIFEST as u64,
+            )
+            .ok()
+            .flatten()
+            .filter(|b| {
+                serde_json::from_slice::<serde_json::Value>(b)
+                    .is_ok_and(|v| v["manifests"].is_array())
+            });
+        let (index, where_) = match api {
             Some(bytes) => (Some(bytes), "OCI referrers (referrers API)".to_string()),
             None => {
                 // The fallback the OCI 1.1 distribution spec gives clients.

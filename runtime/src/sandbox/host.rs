@@ -139,9 +139,15 @@ impl driver::Host for StepState {
             return Err("no driver is available while describing or linting".into());
         };
         let remaining = a.deadline.saturating_duration_since(Instant::now());
-        // Read a little past the cap, so a secret that straddles it is
-        // whole when it is masked; cut to the cap afterwards.
-        let margin = a.use_only_forms.iter().map(Vec::len).max().unwrap_or(0);
+        // Read past the cap, so a secret that straddles it is whole when it
+        // is masked (laid out over lines, as `od` prints it, it takes more
+        // room than its longest form); cut to the cap afterwards.
+        let margin = a
+            .use_only_forms
+            .iter()
+            .map(Vec::len)
+            .max()
+            .map_or(0, |l| 2 * l + 256);
         let limits = RunLimits {
             timeout: remaining,
             output_cap: a.limits.output_cap + margin,

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use wasmix_cmdline::spec::{IgnoreError, IgnoreOutput, OutputSpec};
-use wasmix_cmdline::{argv, outcome};
+use wasmix_cmdline::{argv, execute};
 use wasmix_mixin_sdk::{
-    log, parse_step, Command, Diagnostic, Failure, Info, Invocation, Output, Severity,
+    parse_step, Command, Diagnostic, Failure, Info, Invocation, Output, Severity,
 };
 
 /// One of Porter's cloud CLI mixins.
@@ -100,8 +100,6 @@ pub struct Plan {
     pub args: Vec<String>,
     /// Standard-error texts that make a failure expected (az `group`).
     pub expected_errors: Vec<String>,
-    /// Read outputs and print the result (false for az `login`/`group`).
-    pub json: bool,
 }
 
 /// The environment variables az's `login` reads, as Porter's az mixin does.
@@ -228,7 +226,6 @@ impl Tool {
             Plan {
                 args,
                 expected_errors: Vec::new(),
-                json: true,
             }
         };
         match self {
@@ -315,73 +312,22 @@ impl Tool {
         let plan = self
             .plan(&invocation.action, &step, &LoginEnv::from_granted_env())
             .map_err(Failure::msg)?;
-        let c = command(plan.args);
-        let shown = c.display();
-        log::debug(&format!("running {shown}"));
-        let done = c.run()?;
-        let stdout = done.stdout_text();
-        let stderr = done.stderr_text();
-        if !step.suppress_output {
-            if !stdout.trim().is_empty() {
-                log::info(stdout.trim_end());
-            }
-            if !stderr.trim().is_empty() {
-                log::warn(stderr.trim_end());
-            }
-        }
-        if done.exit_code != 0 {
-            let rule = match &step.ignore_error {
-                Some(r) => clone_rule(r, &plan.expected_errors),
-                None => IgnoreError {
-                    output: IgnoreOutput {
-                        contains: plan.expected_errors.clone(),
-                        regex: Vec::new(),
-                    },
-                    ..IgnoreError::default()
+        let rule = match &step.ignore_error {
+            Some(r) => clone_rule(r, &plan.expected_errors),
+            None => IgnoreError {
+                output: IgnoreOutput {
+                    contains: plan.expected_errors.clone(),
+                    regex: Vec::new(),
                 },
-            };
-            match outcome::ignored_because(&rule, done.exit_code, &stderr) {
-                Some(why) => log::info(&format!(
-                    "ignoring exit code {} of {shown}: {why}",
-                    done.exit_code
-                )),
-                None => {
-                    return Err(Failure {
-                        message: format!(
-                            "error running command {shown}: exit code {}{}",
-                            done.exit_code,
-                            if stderr.trim().is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {}", stderr.trim_end())
-                            }
-                        ),
-                        exit_code: Some(done.exit_code),
-                    })
-                }
-            }
-        }
-        if !plan.json {
-            return Ok(Vec::new());
-        }
-        let outputs = outcome::collect(&step.outputs, &stdout, |path| {
-            let full = if path.starts_with('/') {
-                path.to_string()
-            } else {
-                format!("/cnab/app/{path}")
-            };
-            std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
-        })
-        .map_err(Failure::msg)?;
-        let sensitive = |name: &str| step.outputs.iter().any(|o| o.name == name && o.sensitive);
-        Ok(outputs
-            .into_iter()
-            .map(|(name, value)| Output {
-                sensitive: sensitive(&name),
-                name,
-                value,
-            })
-            .collect())
+                ..IgnoreError::default()
+            },
+        };
+        execute::run_step(
+            command(plan.args),
+            step.suppress_output,
+            &rule,
+            &step.outputs,
+        )
     }
 
     /// The variables each tool's Porter mixin sets for its program: the user
@@ -433,7 +379,6 @@ fn az_group(action: &str, group: &Group) -> Plan {
                 .map(String::from)
                 .to_vec(),
             expected_errors: vec!["ResourceGroupNotFound".into()],
-            json: false,
         };
     }
     let mut args: Vec<String> = ["group", "create"].map(String::from).to_vec();
@@ -444,7 +389,6 @@ fn az_group(action: &str, group: &Group) -> Plan {
     Plan {
         args,
         expected_errors: vec!["Resource group already exists".into()],
-        json: false,
     }
 }
 
@@ -470,7 +414,6 @@ fn az_login(env: &LoginEnv) -> Plan {
     Plan {
         args,
         expected_errors: Vec::new(),
-        json: false,
     }
 }
 

@@ -5,6 +5,7 @@
 //! mixins share the same code (`pkg/exec/builder`), so do these.
 
 pub mod argv;
+pub mod execute;
 pub mod jsonpath;
 pub mod outcome;
 pub mod spec;

@@ -50,6 +50,42 @@ pub fn json_path_output(path: &str, stdout: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Porter's message for a command that exited non-zero: the command, its
+/// exit code and what it printed on standard error.
+pub fn failure_message(shown: &str, exit_code: i32, stderr: &str) -> String {
+    let detail = if stderr.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.trim_end())
+    };
+    format!("error running command {shown}: exit code {exit_code}{detail}")
+}
+
+/// Every declared output as `(name, value, sensitive)`: [`collect`] with
+/// `path` outputs read through the sandbox's filesystem, where Porter's
+/// relative paths are under the bundle directory (`/cnab/app`, when
+/// granted), and Porter's `sensitive: true` carried to the host.
+pub fn declared_outputs(
+    specs: &[OutputSpec],
+    stdout: &str,
+) -> Result<Vec<(String, String, bool)>, String> {
+    let values = collect(specs, stdout, |path| {
+        let full = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/cnab/app/{path}")
+        };
+        std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
+    })?;
+    Ok(values
+        .into_iter()
+        .map(|(name, value)| {
+            let sensitive = specs.iter().any(|o| o.name == name && o.sensitive);
+            (name, value, sensitive)
+        })
+        .collect())
+}
+
 /// Collect every declared output. `read_file` reads a `path` output through
 /// the sandbox's filesystem (only granted directories are visible). As in
 /// Porter, `jsonPath` outputs are skipped when the command printed nothing.

@@ -10,8 +10,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use wasmix_cmdline::argv;
 use wasmix_cmdline::spec::OutputSpec;
-use wasmix_cmdline::{argv, outcome};
 use wasmix_mixin_sdk::{log, parse_step, Command, Failure, Info, Invocation, Mixin, Output};
 
 /// A docker step: a description and exactly one command.
@@ -329,41 +329,7 @@ impl Mixin for Docker {
         if let Some(input) = plan.stdin {
             c = c.stdin(input.into_bytes());
         }
-        log::debug(&format!("running {}", c.display()));
-        let shown = c.display();
-        let done = c.run()?;
-        let stdout = done.stdout_text();
-        if !plan.quiet && !stdout.trim().is_empty() {
-            log::info(stdout.trim_end());
-        }
-        if done.exit_code != 0 {
-            return Err(Failure {
-                message: format!(
-                    "{shown} failed with exit code {}: {}",
-                    done.exit_code,
-                    done.stderr_text().trim_end()
-                ),
-                exit_code: Some(done.exit_code),
-            });
-        }
-        let values = outcome::collect(outputs, &stdout, |path| {
-            let full = if path.starts_with('/') {
-                path.to_string()
-            } else {
-                format!("/cnab/app/{path}")
-            };
-            std::fs::read_to_string(&full).map_err(|e| format!("could not read {full}: {e}"))
-        })
-        .map_err(Failure::msg)?;
-        let sensitive = |name: &str| outputs.iter().any(|o| o.name == name && o.sensitive);
-        Ok(values
-            .into_iter()
-            .map(|(name, value)| Output {
-                sensitive: sensitive(&name),
-                name,
-                value,
-            })
-            .collect())
+        wasmix_cmdline::execute::run_step(c, plan.quiet, &Default::default(), outputs)
     }
 }
 

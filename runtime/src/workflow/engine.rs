@@ -147,18 +147,7 @@ impl Engine<'_> {
         executor: &dyn Executor,
         on_event: &mut dyn FnMut(Event<'_>),
     ) -> Result<Workflow, WorkflowError> {
-        let _held = lock(&self.lock_dir, id)?;
-        let wf = self.store.workflow(id)?;
-        if matches!(
-            wf.status,
-            WorkflowStatus::Succeeded | WorkflowStatus::Cancelled
-        ) {
-            return Err(WorkflowError::State {
-                id,
-                status: wf.status,
-                what: "there is nothing left to run".into(),
-            });
-        }
+        let (_held, wf) = self.open_unfinished(id, "there is nothing left to run")?;
         self.recover(&wf, on_event)?;
         if retry {
             let failed = self
@@ -350,11 +339,10 @@ impl Engine<'_> {
         self.store.workflow(id)
     }
 
-    /// Cancel workflow `id`: tasks a killed process left running are
-    /// settled first (one that succeeded stays succeeded), then every task
-    /// that has not run is cancelled. Refused while a process runs it.
-    pub fn cancel(&mut self, id: i64) -> Result<usize, WorkflowError> {
-        let _held = lock(&self.lock_dir, id)?;
+    /// Take workflow `id`'s lock and load it, refusing (with `ended`, said
+    /// of it) a workflow that has succeeded or been cancelled.
+    fn open_unfinished(&self, id: i64, ended: &str) -> Result<(Held, Workflow), WorkflowError> {
+        let held = lock(&self.lock_dir, id)?;
         let wf = self.store.workflow(id)?;
         if matches!(
             wf.status,
@@ -363,9 +351,17 @@ impl Engine<'_> {
             return Err(WorkflowError::State {
                 id,
                 status: wf.status,
-                what: "it has ended".into(),
+                what: ended.into(),
             });
         }
+        Ok((held, wf))
+    }
+
+    /// Cancel workflow `id`: tasks a killed process left running are
+    /// settled first (one that succeeded stays succeeded), then every task
+    /// that has not run is cancelled. Refused while a process runs it.
+    pub fn cancel(&mut self, id: i64) -> Result<usize, WorkflowError> {
+        let (_held, wf) = self.open_unfinished(id, "it has ended")?;
         self.recover(&wf, &mut |_| {})?;
         let n = self.store.move_tasks(
             id,

@@ -186,6 +186,14 @@ pub fn plan<'s>(
     };
     if let Some(p) = &step.pull {
         let reference = match (&p.digest, &p.tag) {
+            // Porter's mixin pulls the digest and drops the tag; both named
+            // is refused here rather than one of them ignored.
+            (Some(d), Some(t)) if !d.is_empty() && !t.is_empty() => {
+                return Err(format!(
+                    "docker pull of {} names both tag {t:?} and digest {d:?}; keep one (the digest pins the image)",
+                    p.name
+                ))
+            }
             (Some(d), _) if !d.is_empty() => format!("{}@{d}", p.name),
             (_, Some(t)) if !t.is_empty() => format!("{}:{t}", p.name),
             _ => p.name.clone(),
@@ -355,9 +363,14 @@ mod tests {
             "pull getporter/porter-hello:v0.1.0"
         );
         assert_eq!(
-            plan_of(r#"{"description":"x","pull":{"name":"getporter/porter-hello","tag":"v0.1.0","digest":"sha256:abc"}}"#).join(" "),
+            plan_of(r#"{"description":"x","pull":{"name":"getporter/porter-hello","digest":"sha256:abc"}}"#).join(" "),
             "pull getporter/porter-hello@sha256:abc"
         );
+        let both: Step = serde_json::from_str(
+            r#"{"description":"x","pull":{"name":"getporter/porter-hello","tag":"v0.1.0","digest":"sha256:abc"}}"#,
+        )
+        .unwrap();
+        assert!(plan(&both, &|_| None).unwrap_err().contains("both tag"));
         assert_eq!(
             plan_of(r#"{"description":"x","push":{"name":"gmadhok/cookbook","tag":"v1.0"}}"#)
                 .join(" "),

@@ -5,12 +5,21 @@ use std::path::Path;
 
 /// Create `dir` (and parents) readable and writable by the user only.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        // Every command passes here for each directory it uses: one stat
+        // when the directory is already as it should be.
+        if std::fs::metadata(dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700)
+        {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)?;
     Ok(())
 }
 

@@ -56,4 +56,5 @@ pub mod sets;
 pub mod store;
 pub mod support;
 pub mod template;
+pub mod timing;
 pub mod workflow;

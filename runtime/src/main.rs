@@ -22,6 +22,7 @@ fn message(error: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
+    wasmix::timing::mark("start");
     let args = match cli::parse() {
         Ok(a) => a,
         Err(f) => {
@@ -29,7 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::from(f.class.code());
         }
     };
-    match cli::dispatch(&args) {
+    wasmix::timing::mark("parse arguments");
+    let result = cli::dispatch(&args);
+    wasmix::timing::mark("command");
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             eprintln!("error: {}", sanitize(&message(&f.error)));

@@ -5,6 +5,7 @@
 //! listings print, and log text is redacted before it gets here.
 
 use crate::seal::SealKey;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -235,6 +236,25 @@ fn seal_context(run_id: i64, name: &str) -> String {
     format!("run {run_id} output {name}")
 }
 
+/// How large the write-ahead log may grow before a closing store folds it
+/// into the database: a few runs' worth.
+const WAL_FOLD_BYTES: u64 = 256 << 10;
+
+impl Drop for Store {
+    /// Every command opens the store as its first connection, and the first
+    /// connection reads the whole write-ahead log to rebuild its index. A
+    /// log left to grow would make every command slower, so once it holds
+    /// more than [`WAL_FOLD_BYTES`] it is copied into the database and
+    /// truncated (two fsyncs, every few runs instead of every command).
+    /// A failure leaves the log as it is, still durable.
+    fn drop(&mut self) {
+        let wal = format!("{}-wal", self.path);
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FOLD_BYTES) {
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        }
+    }
+}
+
 /// Which row a sealed set document belongs to.
 fn set_context(kind: &str, name: &str) -> String {
     format!("{kind} set {name}")
@@ -244,6 +264,11 @@ fn set_context(kind: &str, name: &str) -> String {
 fn state_context(run_id: i64, name: &str) -> String {
     format!("run {run_id} state {name}")
 }
+
+/// The store's layout version, kept in SQLite's `user_version`. Raise it
+/// with every change to [`SCHEMA`] (or to what `open` does once per store):
+/// a store at this version is opened without re-running either.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS installations (
@@ -348,23 +373,46 @@ impl Store {
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
         // Deleted and rewritten rows are zeroed, so a value sealed in place
         // (or a deleted installation) leaves no clear copy in free pages.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+        // The last connection to close would copy the write-ahead log into
+        // the database and delete it: two more fsyncs per command, and the
+        // log recreated by the next. The log is as durable as the database,
+        // so it stays, and `Drop` folds it in only once it has grown (see
+        // there).
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
         // `state.db` → `state.key`, beside it in the private directory.
         let key = SealKey::load_or_create(&path.with_extension("key"))?;
+        // A store this version already set up needs none of it again: the
+        // per-command cost of opening stays a file open and a few pragmas.
+        if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(sql)?;
+            conn.execute_batch(SCHEMA).map_err(sql)?;
+        }
         let mut store = Store {
             conn,
-            path: shown,
+            path: shown.clone(),
             key,
         };
-        store.seal_legacy_values()?;
+        if version < SCHEMA_VERSION {
+            store.seal_legacy_values()?;
+            store
+                .conn
+                .pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(|source| StoreError::Sqlite {
+                    path: shown,
+                    source,
+                })?;
+        }
         Ok(store)
     }
 
@@ -962,19 +1010,55 @@ mod tests {
     }
 
     #[test]
+    fn a_grown_write_ahead_log_is_folded_in_when_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let wal = dir.path().join("state.db-wal");
+        let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let mut s = Store::open(&db).unwrap();
+        let outputs = vec![("blob".to_string(), "x".repeat(64 << 10), false)];
+        let mut n = 0;
+        while wal_len() <= WAL_FOLD_BYTES {
+            s.record(&install_run(&format!("i{n}"), &[], &outputs))
+                .unwrap();
+            n += 1;
+            assert!(n < 100, "the log did not grow");
+        }
+        drop(s);
+        assert_eq!(wal_len(), 0, "a grown log is folded in and truncated");
+        // A small one stays, for the next command to append to.
+        let mut s = Store::open(&db).unwrap();
+        s.record(&install_run("small", &[], &[])).unwrap();
+        drop(s);
+        assert!(wal_len() > 0 && wal_len() <= WAL_FOLD_BYTES);
+        let s = Store::open(&db).unwrap();
+        assert!(s.installation("small").unwrap().is_some());
+        assert!(s.installation("i0").unwrap().is_some());
+        assert_eq!(
+            s.outputs(&format!("i{}", n - 1), false).unwrap()[0]
+                .value
+                .as_deref()
+                .map(str::len),
+            Some(64 << 10)
+        );
+    }
+
+    #[test]
     fn values_kept_in_clear_by_older_stores_are_sealed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("state.db");
         let mut s = Store::open(&db).unwrap();
         let outputs = vec![("token".to_string(), "s3cret".to_string(), true)];
         let run = s.record(&install_run("i", &[], &outputs)).unwrap();
-        // As an older wasmix wrote it.
+        // As an older wasmix wrote it: in clear, and before stores had a
+        // layout version.
         s.conn
             .execute(
                 "UPDATE sensitive_values SET value = 'legacy-secret' WHERE run_id = ?1",
                 params![run],
             )
             .unwrap();
+        s.conn.pragma_update(None, "user_version", 0).unwrap();
         drop(s);
         let s = Store::open(&db).unwrap();
         let kinds: String = s

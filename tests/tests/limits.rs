@@ -1,5 +1,6 @@
 //! Runaway mixins are stopped with a clear error, and the runtime carries on.
-//! Also: the compile cache is used, and a tampered cache entry is never run.
+//! Also: the compile cache is used, a tampered cache entry is never run,
+//! and what it remembers follows the files and steps it was computed from.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,6 +248,85 @@ fn compiled_components_are_cached_and_tampering_is_detected() {
     assert_eq!(again.info.name, "exec");
     let rebuilt = std::fs::read(&artifacts[0]).unwrap();
     assert_ne!(rebuilt, bytes, "the tampered artifact was kept");
+}
+
+#[test]
+fn the_compile_cache_follows_a_component_file_that_changes() {
+    let sb = Sandbox::new();
+    let cache = sb.dir.path().join("compiled");
+    let file = sb.dir.path().join("m.wasm");
+    let load = |path: &std::path::Path| {
+        MixinEngine::new(Some(cache.clone()))
+            .unwrap()
+            .load("m", path)
+    };
+    std::fs::copy(mixin_dir().join("wasmix_exec.wasm"), &file).unwrap();
+    let first = load(&file).unwrap();
+    assert_eq!(first.info.name, "exec");
+    // Again, from the cache: the same digest, and what it said about itself
+    // recorded with the artifact, not asked again.
+    let again = load(&file).unwrap();
+    assert_eq!(again.digest, first.digest);
+    assert_eq!(again.info.step_schema, first.info.step_schema);
+    let meta: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".meta.json"))
+        .collect();
+    assert_eq!(meta.len(), 1);
+    assert!(std::fs::read_to_string(&meta[0])
+        .unwrap()
+        .contains("\"name\":\"exec\""));
+    // Another component written over the same path is the one that loads.
+    std::fs::copy(mixin_dir().join("wasmix_probe.wasm"), &file).unwrap();
+    let replaced = load(&file).unwrap();
+    assert_eq!(replaced.info.name, "probe");
+    assert_ne!(replaced.digest, first.digest);
+    // A byte changed in place (same size): hashed again, never taken for
+    // the component it was.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    if let Ok(changed) = load(&file) {
+        assert_ne!(changed.digest, replaced.digest);
+    }
+}
+
+#[test]
+fn checked_steps_are_remembered_until_a_step_changes() {
+    let sb = Sandbox::new();
+    let cache = sb.dir.path().join("compiled");
+    let bundle = |step: &str| {
+        let text = format!(
+            "schemaVersion: 1.0.0\nname: chk\nversion: 0.1.0\nmixins: [exec]\ninstall:\n  - exec:\n      command: bash\n      flags:\n        c: '\"echo hi\"'\n{step}      grants: {{commands: [bash]}}\nuninstall:\n  - exec:\n      command: echo\n      grants: {{commands: [echo]}}\n"
+        );
+        manifest::load(&sb.bundle("chk", &text, &[])).unwrap()
+    };
+    let prepare = |m: &manifest::Manifest| {
+        let plans = BundlePlan::new(m).unwrap();
+        runtime(Limits::default(), Some(cache.clone())).prepare(
+            m,
+            &plans,
+            "install",
+            LockCheck::ReadOnly,
+        )
+    };
+    let m = bundle("");
+    let first = prepare(&m).unwrap().warnings;
+    assert!(first.iter().any(|w| w.contains("exec-100")), "{first:?}");
+    let checked = cache.join("checked");
+    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 1);
+    // Unchanged: the same warnings, located the same way, from the cache.
+    assert_eq!(prepare(&m).unwrap().warnings, first);
+    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 1);
+    // A changed step is checked again, and its error is not hidden.
+    let bad = bundle("      colour: red\n");
+    let err = prepare(&bad)
+        .err()
+        .expect("an unknown field must be refused");
+    assert!(err.to_string().contains("colour"), "{err}");
+    assert_eq!(std::fs::read_dir(&checked).unwrap().count(), 1);
 }
 
 #[test]

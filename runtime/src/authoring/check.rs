@@ -167,8 +167,12 @@ pub fn check(
     let load_ms = started.elapsed().as_millis();
     let empty = serde_json::json!({});
     let step_json = step.unwrap_or(&empty).to_string();
+    let schema = loaded.schema().map_err(|reason| SandboxError::NotAMixin {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let mut lint: Vec<Finding> = step
-        .map(|s| loaded.schema.validate(s))
+        .map(|s| schema.validate(s))
         .unwrap_or_default()
         .into_iter()
         .map(|v| Finding {

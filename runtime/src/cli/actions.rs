@@ -239,6 +239,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         Some(file) => super::bundle::open_archive(cli, file)?,
         None => super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?,
     };
+    wasmix::timing::mark("open bundle");
     let manifest = &opened.manifest;
     let installation = args
         .installation
@@ -255,6 +256,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     }
     let inputs = inputs(cli, args, manifest)?;
     let plans = BundlePlan::new(manifest)?;
+    wasmix::timing::mark("inputs and plan");
     let mut rt = runtime(
         cli,
         args.how.driver,
@@ -270,6 +272,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     }
     // A registry bundle's directory is the cache's: the operator's lock for
     // it is kept per installation.
+    wasmix::timing::mark("runtime");
     let lock_file = match &opened.fetched {
         Some(_) => Some(super::bundle::installation_lock(cli, &installation)?),
         None => None,
@@ -283,6 +286,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
             file: lock_file,
         },
     )?;
+    wasmix::timing::mark("prepare");
     prepared.origin = opened.fetched.as_ref().map(|(f, _)| f.pinned_reference());
     let text = cli.output == Format::Text;
     // Warnings (an unverified artifact, a Dockerfile not built) are said
@@ -302,6 +306,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         );
     }
     let mut store = open_store(cli)?;
+    wasmix::timing::mark("open store");
     // From here Ctrl-C stops the run cleanly instead of killing wasmix.
     wasmix::interrupt::watch();
     let verbose = args.how.verbose;
@@ -318,6 +323,7 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
         &inputs,
         &mut on_event,
     )?;
+    wasmix::timing::mark("run");
     print_outcome(cli, &outcome)?;
     Ok(if outcome.interrupted {
         ExitClass::Interrupted.code()

@@ -8,7 +8,7 @@ use crate::manifest::Manifest;
 use crate::oci::{Fetched, OciError};
 use crate::plan::{BundlePlan, Plan};
 use crate::run::inputs::yaml_text;
-use crate::sandbox::bindings::wasmix::mixin::types::Severity;
+use crate::sandbox::bindings::wasmix::mixin::types::{Diagnostic, Severity};
 use crate::sandbox::{self, LoadedMixin, SandboxError};
 use crate::schema;
 use std::collections::BTreeMap;
@@ -161,6 +161,7 @@ impl Runtime {
                     .collect()
             })
         };
+        crate::timing::mark("prepare: load mixins");
         let mut mixins = BTreeMap::new();
         let mut new_pins = BTreeMap::new();
         let mut warnings = Vec::new();
@@ -180,6 +181,7 @@ impl Runtime {
             ));
         }
         let problems = self.check_steps(manifest, &plan, &mixins, &mut warnings)?;
+        crate::timing::mark("prepare: check steps");
         if !problems.is_empty() {
             return Err(RunError::InvalidSteps {
                 file: manifest.file.display().to_string(),
@@ -313,7 +315,9 @@ impl Runtime {
     }
 
     /// Every step against its mixin's schema, then its mixin's lint rules.
-    /// Returns the errors; warnings are added to `warnings`.
+    /// Returns the errors; warnings are added to `warnings`. Steps that
+    /// passed before, unchanged and with the same mixins, are not checked
+    /// again: their warnings come from the compile cache.
     fn check_steps(
         &self,
         manifest: &Manifest,
@@ -322,6 +326,7 @@ impl Runtime {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<String>, RunError> {
         let mut problems = Vec::new();
+        let mut checked = Vec::new();
         for planned in &plan.steps {
             let step = &planned.step;
             let Some(mixin) = mixins.get(&step.mixin) else {
@@ -331,34 +336,52 @@ impl Runtime {
                 ));
                 continue;
             };
-            let json = match serde_json::to_value(&step.body) {
-                Ok(j) => j,
-                Err(e) => {
-                    problems.push(format!("{}: {}: {e}", planned.location, step.path));
-                    continue;
+            match serde_json::to_value(&step.body) {
+                Ok(json) => checked.push((planned, mixin, json.to_string(), json)),
+                Err(e) => problems.push(format!("{}: {}: {e}", planned.location, step.path)),
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(problems);
+        }
+        let key = self.engine.checked_key(
+            &plan.action,
+            checked
+                .iter()
+                .map(|(_, m, text, _)| (m.digest.as_str(), text.as_str())),
+        );
+        let remembered = key
+            .as_deref()
+            .and_then(|k| self.engine.checked(k))
+            .filter(|r| r.len() == checked.len());
+        let findings = match remembered {
+            Some(findings) => findings,
+            None => {
+                let mut findings = Vec::new();
+                for (planned, mixin, text, json) in &checked {
+                    findings.push(self.check_step(
+                        manifest,
+                        &plan.action,
+                        planned,
+                        mixin,
+                        (text, json),
+                        &mut problems,
+                    )?);
                 }
-            };
-            let violations = mixin.schema.validate(&json);
-            for v in &violations {
-                let path = crate::manifest::join(&step.path, &v.path);
-                problems.push(format!(
-                    "{}: {path}: {}",
-                    manifest.source.locate(&path),
-                    v.message
-                ));
+                let passed = problems.is_empty()
+                    && !findings
+                        .iter()
+                        .flatten()
+                        .any(|d| matches!(d.severity, Severity::Error));
+                if let (true, Some(k)) = (passed, &key) {
+                    self.engine.record_checked(k, &findings);
+                }
+                findings
             }
-            if !violations.is_empty() {
-                continue;
-            }
-            let diagnostics =
-                sandbox::step::lint(&self.engine, mixin, &plan.action, &json.to_string()).map_err(
-                    |reason| SandboxError::NotAMixin {
-                        path: mixin.path.clone(),
-                        reason,
-                    },
-                )?;
+        };
+        for ((planned, ..), diagnostics) in checked.iter().zip(findings) {
             for d in diagnostics {
-                let path = crate::manifest::join(&step.path, &d.path);
+                let path = crate::manifest::join(&planned.step.path, &d.path);
                 let line = format!(
                     "{}: {path}: {} {}",
                     manifest.source.locate(&path),
@@ -372,6 +395,44 @@ impl Runtime {
             }
         }
         Ok(problems)
+    }
+
+    /// One step (its body as `text` and `json`) against its mixin's schema,
+    /// then the mixin's lint: schema problems are added to `problems`, and
+    /// what lint found is returned.
+    fn check_step(
+        &self,
+        manifest: &Manifest,
+        action: &str,
+        planned: &crate::plan::PlannedStep,
+        mixin: &LoadedMixin,
+        (text, json): (&str, &serde_json::Value),
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Diagnostic>, RunError> {
+        let step = &planned.step;
+        let schema = mixin.schema().map_err(|reason| SandboxError::NotAMixin {
+            path: mixin.path.clone(),
+            reason,
+        })?;
+        let violations = schema.validate(json);
+        for v in &violations {
+            let path = crate::manifest::join(&step.path, &v.path);
+            problems.push(format!(
+                "{}: {path}: {}",
+                manifest.source.locate(&path),
+                v.message
+            ));
+        }
+        if !violations.is_empty() {
+            return Ok(Vec::new());
+        }
+        sandbox::step::lint(&self.engine, mixin, action, text).map_err(|reason| {
+            SandboxError::NotAMixin {
+                path: mixin.path.clone(),
+                reason,
+            }
+            .into()
+        })
     }
 }
 

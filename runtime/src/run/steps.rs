@@ -87,6 +87,7 @@ impl Runtime {
                 installation: installation.to_string(),
                 holder: format!("cannot record the running action: {e}"),
             })?;
+        crate::timing::mark("run: guard");
         check_installation(store, manifest, action, installation, inputs.force)?;
         let previous = Previous {
             outputs: store
@@ -123,6 +124,7 @@ impl Runtime {
             redactor.add(value.clone());
         }
 
+        crate::timing::mark("run: previous, inputs");
         let state_files = super::state::StateFiles::restore(manifest, &store.state(installation)?)?;
         let started = store::now();
         let mut produced: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -250,6 +252,7 @@ impl Runtime {
                 report: &report,
                 failure: failure.as_deref(),
             });
+            crate::timing::mark("run: step");
             records.push(step_record(planned, &report, failure.clone(), &redactor));
             if let Some(e) = failure {
                 // A step that failed because of Ctrl-C makes the run interrupted.
@@ -326,6 +329,7 @@ impl Runtime {
             .iter()
             .map(|o| (o.name.clone(), o.value.clone(), o.sensitive))
             .collect();
+        crate::timing::mark("run: after steps");
         let run_id = store.record(&RunRecord {
             installation,
             bundle: &manifest.name,

@@ -1,12 +1,16 @@
 //! The engine, the compile cache, and loaded mixins.
 
-use super::bindings::{wasmix::mixin::types::Info, MixinPre};
+use super::bindings::{
+    wasmix::mixin::types::{Diagnostic, Info},
+    MixinPre,
+};
+use super::cache::{Cached, CompileCache};
 use super::step::StepState;
 use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
@@ -74,7 +78,7 @@ impl Default for PoolSize {
 pub struct MixinEngine {
     engine: Engine,
     linker: Linker<StepState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -94,9 +98,10 @@ pub struct LoadedMixin {
     pub info: Info,
     /// Parsed step schema, as the mixin wrote it.
     pub step_schema: serde_json::Value,
-    /// The step schema compiled once, when the mixin loaded: a schema using
-    /// a keyword the validator cannot enforce was refused then.
-    pub schema: crate::schema::CompiledSchema,
+    /// The step schema, compiled on first use: a mixin loaded from the
+    /// cache has had it compiled before, and a run whose steps were checked
+    /// before never needs it. See [`LoadedMixin::schema`].
+    schema: OnceLock<Result<crate::schema::CompiledSchema, String>>,
     /// Where it was loaded from.
     pub path: PathBuf,
     /// The component's import names (interfaces it needs from the host).
@@ -104,6 +109,20 @@ pub struct LoadedMixin {
     /// The component's export names.
     pub exports: Vec<String>,
     pub(crate) pre: MixinPre<StepState>,
+}
+
+impl LoadedMixin {
+    /// The step schema, compiled (once) for validating steps; an error says
+    /// why the validator cannot enforce it.
+    pub fn schema(&self) -> Result<&crate::schema::CompiledSchema, String> {
+        self.schema
+            .get_or_init(|| {
+                crate::schema::CompiledSchema::compile(&self.step_schema)
+                    .map_err(|e| format!("its step schema cannot be enforced: {e}"))
+            })
+            .as_ref()
+            .map_err(String::clone)
+    }
 }
 
 impl MixinEngine {
@@ -179,9 +198,9 @@ impl MixinEngine {
                 })?;
         }
         Ok(MixinEngine {
+            cache: cache_dir.map(|d| CompileCache::new(d, &engine)),
             engine,
             linker,
-            cache_dir,
             ticker_stop,
         })
     }
@@ -193,39 +212,67 @@ impl MixinEngine {
 
     /// Load the component at `path` as mixin `name`: compile it (or load the
     /// cached compilation), check it implements the world, and ask it to
-    /// describe itself.
+    /// describe itself. A component the cache knows, unchanged since, is
+    /// neither read, hashed, compiled nor asked again.
     pub fn load(&self, name: &str, path: &Path) -> Result<LoadedMixin, SandboxError> {
-        let bytes = std::fs::read(path).map_err(|source| SandboxError::Read {
+        let known = self.cache.as_ref().and_then(|c| {
+            let digest = c.known_digest(path)?;
+            let cached = c.lookup(&self.engine, &digest)?;
+            Some((digest, cached))
+        });
+        let (digest, cached) = match known {
+            Some(k) => k,
+            None => {
+                let bytes = std::fs::read(path).map_err(|source| SandboxError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let digest = hex::encode(Sha256::digest(&bytes));
+                let cached = match &self.cache {
+                    Some(c) => {
+                        c.remember_digest(path, &digest);
+                        match c.lookup(&self.engine, &digest) {
+                            Some(hit) => hit,
+                            None => c.compile(&self.engine, &digest, &bytes, path)?,
+                        }
+                    }
+                    None => Cached {
+                        component: Component::new(&self.engine, &bytes)
+                            .map_err(|e| not_component(path, e))?,
+                        info: None,
+                    },
+                };
+                (digest, cached)
+            }
+        };
+        let component = cached.component;
+        let not_a_mixin = |reason: String| SandboxError::NotAMixin {
             path: path.to_path_buf(),
-            source,
-        })?;
-        let digest = hex::encode(Sha256::digest(&bytes));
-        let component = self.component(&digest, &bytes, path)?;
+            reason,
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
             .and_then(MixinPre::new)
-            .map_err(|e| SandboxError::NotAMixin {
-                path: path.to_path_buf(),
-                reason: format!("{e:#}"),
-            })?;
-        let info = super::step::describe(&self.engine, &pre).map_err(|reason| {
-            SandboxError::NotAMixin {
-                path: path.to_path_buf(),
-                reason,
+            .map_err(|e| not_a_mixin(format!("{e:#}")))?;
+        let described = cached.info.is_none();
+        let info = match cached.info {
+            Some(info) => info,
+            None => super::step::describe(&self.engine, &pre).map_err(not_a_mixin)?,
+        };
+        let step_schema: serde_json::Value = serde_json::from_str(&info.step_schema)
+            .map_err(|e| not_a_mixin(format!("its step schema is not JSON: {e}")))?;
+        let schema = OnceLock::new();
+        if described {
+            // A schema the validator cannot enforce refuses the mixin when
+            // it is first seen; one the cache records compiled before.
+            let compiled = crate::schema::CompiledSchema::compile(&step_schema)
+                .map_err(|e| not_a_mixin(format!("its step schema cannot be enforced: {e}")))?;
+            let _ = schema.set(Ok(compiled));
+            if let Some(c) = &self.cache {
+                c.record_info(&digest, &info);
             }
-        })?;
-        let step_schema =
-            serde_json::from_str(&info.step_schema).map_err(|e| SandboxError::NotAMixin {
-                path: path.to_path_buf(),
-                reason: format!("its step schema is not JSON: {e}"),
-            })?;
-        let schema = crate::schema::CompiledSchema::compile(&step_schema).map_err(|e| {
-            SandboxError::NotAMixin {
-                path: path.to_path_buf(),
-                reason: format!("its step schema cannot be enforced: {e}"),
-            }
-        })?;
+        }
         let ty = component.component_type();
         let imports = ty
             .imports(&self.engine)
@@ -253,7 +300,13 @@ impl MixinEngine {
     /// component importing what the host lacks can still be described.
     pub fn imports_of(&self, path: &Path, bytes: &[u8]) -> Result<Vec<String>, SandboxError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = self.component(&digest, bytes, path)?;
+        let component = match &self.cache {
+            Some(c) => match c.lookup(&self.engine, &digest) {
+                Some(hit) => hit.component,
+                None => c.compile(&self.engine, &digest, bytes, path)?.component,
+            },
+            None => Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?,
+        };
         Ok(component
             .component_type()
             .imports(&self.engine)
@@ -261,65 +314,38 @@ impl MixinEngine {
             .collect())
     }
 
-    /// Compile, or load a compilation this process's wasmtime wrote earlier.
-    ///
-    /// Deserializing a precompiled artifact runs native code from it, so a
-    /// cache entry is only used when its bytes hash to the value recorded
-    /// beside it at compile time; anything else is recompiled and replaced.
-    fn component(
+    /// The key under which the checks of these steps are remembered: the
+    /// action and, per step, its mixin's digest and its body as JSON.
+    pub fn checked_key<'a>(
         &self,
-        digest: &str,
-        bytes: &[u8],
-        path: &Path,
-    ) -> Result<Component, SandboxError> {
-        let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes).map_err(|e| not_component(path, e));
-        };
-        let key = format!("{digest}-{}", self.compat_key());
-        let artifact = dir.join(format!("{key}.cwasm"));
-        let check = dir.join(format!("{key}.sha256"));
-        let cached = || -> Option<Component> {
-            let compiled = std::fs::read(&artifact).ok()?;
-            let recorded = std::fs::read_to_string(&check).ok()?;
-            if hex::encode(Sha256::digest(&compiled)) != recorded.trim() {
-                return None;
+        action: &str,
+        steps: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Option<String> {
+        self.cache.as_ref()?;
+        let mut h = Sha256::new();
+        for part in [env!("CARGO_PKG_VERSION"), action] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        for (digest, json) in steps {
+            for part in [digest, json] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part);
             }
-            // SAFETY: the artifact was written by this runtime into a
-            // directory only the user can write, and its hash matches the
-            // one recorded when it was compiled.
-            unsafe { Component::deserialize(&self.engine, &compiled) }.ok()
-        };
-        if let Some(c) = cached() {
-            return Ok(c);
         }
-        let cache_err = |source| SandboxError::Cache {
-            path: dir.clone(),
-            source,
-        };
-        // One compile per component at a time, across threads and processes
-        // (a workflow's parallel tasks, two commands at once): the others
-        // wait for it and load what it wrote, instead of each spending the
-        // same CPU on the same compile.
-        crate::fsutil::private_dir(dir).map_err(cache_err)?;
-        let _compiling =
-            crate::fsutil::lock_exclusive(&dir.join(format!("{key}.lock"))).map_err(cache_err)?;
-        if let Some(c) = cached() {
-            return Ok(c);
-        }
-        let component = Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?;
-        let compiled = component.serialize().map_err(wt)?;
-        crate::fsutil::write_atomic(&artifact, &compiled).map_err(cache_err)?;
-        crate::fsutil::write_atomic(&check, hex::encode(Sha256::digest(&compiled)).as_bytes())
-            .map_err(cache_err)?;
-        Ok(component)
+        Some(hex::encode(h.finalize()))
     }
 
-    /// Engine settings and wasmtime version, as a short hex key.
-    fn compat_key(&self) -> String {
-        let mut h = ShaHasher(Sha256::new());
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        env!("CARGO_PKG_VERSION").hash(&mut h);
-        hex::encode(&h.0.finalize()[..8])
+    /// What checking the steps `key` names found before, when they passed.
+    pub fn checked(&self, key: &str) -> Option<Vec<Vec<Diagnostic>>> {
+        self.cache.as_ref()?.checked(key)
+    }
+
+    /// Remember that the steps `key` names passed with these findings.
+    pub fn record_checked(&self, key: &str, findings: &[Vec<Diagnostic>]) {
+        if let Some(c) = &self.cache {
+            c.record_checked(key, findings);
+        }
     }
 }
 
@@ -327,16 +353,5 @@ fn not_component(path: &Path, e: wasmtime::Error) -> SandboxError {
     SandboxError::NotAMixin {
         path: path.to_path_buf(),
         reason: format!("{e:#}"),
-    }
-}
-
-struct ShaHasher(Sha256);
-
-impl Hasher for ShaHasher {
-    fn finish(&self) -> u64 {
-        0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
     }
 }

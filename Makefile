@@ -69,9 +69,9 @@ bench: mixins native
 # Whole commands timed from outside, against Porter's process-per-step model.
 bench-cli: mixins native
 	$(CARGO) build --release -p wasmix
-	for d in host debug; do for n in 1 20; do \
+	for c in warm cold; do for d in host debug; do for n in 1 20; do \
 	  WASMIX_BIN=$(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/release/wasmix \
-	  MIXIN_TARGET=$(MIXIN_TARGET) bash scripts/bench-cli.sh $$n 21 $$d; done; done
+	  MIXIN_TARGET=$(MIXIN_TARGET) bash scripts/bench-cli.sh $$n 21 $$d $$c; done; done; done
 
 lint:
 	$(CARGO) fmt --all --check

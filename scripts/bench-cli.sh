@@ -2,7 +2,9 @@
 # Whole-command timing: `wasmix install` of a bundle of N exec steps (each
 # `echo`), run as a process from outside, as a user runs it. Prints the
 # median wall time of RUNS installs (each into a fresh installation name).
-#   scripts/bench-cli.sh [STEPS] [RUNS] [DRIVER]
+#   scripts/bench-cli.sh [STEPS] [RUNS] [DRIVER] [CACHE]
+# CACHE is `warm` (the default: the compile cache holds the exec mixin) or
+# `cold` (each install with an empty wasmix home, so it compiles the mixin).
 # Needs the mixins built (`make mixins`) and WASMIX_BIN (default: the
 # debug build in CARGO_TARGET_DIR or ./target). With the native exec mixin
 # built (`make native`), also times Porter's model for the same steps: per
@@ -11,6 +13,7 @@ set -euo pipefail
 steps=${1:-20}
 runs=${2:-15}
 driver=${3:-host}
+cache=${4:-warm}
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 bin=${WASMIX_BIN:-$target/debug/wasmix}
@@ -31,6 +34,9 @@ export WASMIX_HOME=$work/home WASMIX_MIXIN_PATH=$mixins
 "$bin" install "$bundle" -i warm --driver "$driver" >/dev/null 2>&1
 times=()
 for r in $(seq 1 "$runs"); do
+  if [ "$cache" = cold ]; then
+    export WASMIX_HOME=$work/home-$r
+  fi
   start=$(date +%s%N)
   "$bin" install "$bundle" -i "run$r" --driver "$driver" >/dev/null 2>&1
   end=$(date +%s%N)
@@ -41,9 +47,9 @@ median_ms() {
   sorted=($(printf '%s\n' "$@" | sort -n))
   awk "BEGIN{printf \"%.1f\", ${sorted[$(( $# / 2 ))]}/1000}"
 }
-echo "wasmix install: steps=$steps driver=$driver runs=$runs median_ms=$(median_ms "${times[@]}")"
+echo "wasmix install: steps=$steps driver=$driver cache=$cache runs=$runs median_ms=$(median_ms "${times[@]}")"
 native=${EXEC_NATIVE:-${MIXIN_TARGET:-$root/mixins-wasm/target}/release/exec-native}
-if [ "$driver" = host ] && [ -x "$native" ]; then
+if [ "$driver" = host ] && [ "$cache" = warm ] && [ -x "$native" ]; then
   step='install:
   - exec:
       command: echo

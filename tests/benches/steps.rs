@@ -208,6 +208,17 @@ fn main() {
         );
         assert!(r.result.is_ok(), "{:?}", r.result);
     };
+    // `WASMIX_BENCH_LOOP=noop|exec`: that step 20 000 times and nothing
+    // else, to profile it (`perf record`).
+    if let Ok(which) = std::env::var("WASMIX_BENCH_LOOP") {
+        for _ in 0..20_000 {
+            match which.as_str() {
+                "noop" => run_step(&engine, &probe, r#"{"attempts": []}"#),
+                _ => run_step(&engine, &exec, EXEC_STEP),
+            }
+        }
+        return;
+    }
     let noop = measure(2000, || run_step(&engine, &probe, r#"{"attempts": []}"#));
     let wasm_exec = measure(2000, || run_step(&engine, &exec, EXEC_STEP));
     let wasm_exec_od = measure(1000, || run_step(&on_demand, &exec_od, EXEC_STEP));
@@ -317,6 +328,12 @@ fn main() {
             "wasm exec step vs container: **{:.0}× faster**",
             c.median.as_secs_f64() / wasm_exec.median.as_secs_f64()
         ));
+    }
+
+    // `WASMIX_BENCH_ONLY=steps`: the in-process rows only, for profiling
+    // a step (`perf record … cargo bench … --bench steps`).
+    if std::env::var("WASMIX_BENCH_ONLY").is_ok_and(|v| v == "steps") {
+        return;
     }
 
     // 4. Compile and cache.

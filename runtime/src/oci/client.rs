@@ -699,12 +699,27 @@ impl Registry {
                 .await
                 .map(|_| ())
         })?;
-        for (digest, bytes) in blobs {
+        for (i, (digest, bytes)) in blobs.iter().enumerate() {
+            // One line per blob on a terminal, rewritten when it is done: a
+            // blob goes up in one request, so its start and end are what
+            // there is to show.
+            if self.config.progress {
+                eprint!(
+                    "\r  pushing {}/{} {} {} KiB",
+                    i + 1,
+                    blobs.len(),
+                    short(digest),
+                    bytes.len() >> 10
+                );
+            }
             self.retry(&registry, &shown, async || {
                 self.client
                     .push_blob(reference, bytes.to_vec(), digest)
                     .await
             })?;
+            if self.config.progress {
+                eprint!("\r{:60}\r", "");
+            }
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         self.retry(&registry, &shown, async || {

@@ -54,6 +54,11 @@ fn wt(e: wasmtime::Error) -> SandboxError {
     SandboxError::Wasmtime(format!("{e:#}"))
 }
 
+/// How much of a pooled linear memory is reset in place rather than given
+/// back to the kernel when its instance ends: enough for what a Rust mixin
+/// touches in a step (its data, stack and a small heap).
+const KEEP_RESIDENT: usize = 4 << 20;
+
 /// How many instances the pooling allocator keeps ready, and how large a
 /// memory each may grow to. Steps run one at a time, so a handful of slots
 /// covers a run (a step's instance plus `describe`/`lint` instances).
@@ -160,7 +165,18 @@ impl MixinEngine {
                     .total_stacks(p.instances)
                     .max_memory_size(p.memory_bytes)
                     .max_component_instance_size(1 << 20)
-                    .max_core_instance_size(1 << 20);
+                    .max_core_instance_size(1 << 20)
+                    // A step's instance is torn down when the step ends and
+                    // the next step reuses its slot. Resetting a slot with
+                    // `madvise` made every step fault its pages back in and
+                    // (with a second thread) interrupt the other core to
+                    // flush its TLB. The first MiBs a mixin touches are
+                    // instead restored in place — only the pages it dirtied,
+                    // found with PAGEMAP_SCAN where the kernel has it (6.7+)
+                    // — to the same contents: zeros or the initial image.
+                    .linear_memory_keep_resident(KEEP_RESIDENT)
+                    .table_keep_resident(64 << 10)
+                    .pagemap_scan(wasmtime::Enabled::Auto);
                 config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
                 match Engine::new(&config) {
                     Ok(e) => e,

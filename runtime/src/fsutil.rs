@@ -7,11 +7,13 @@ use std::path::Path;
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         // Every command passes here for each directory it uses: one stat
-        // when the directory is already as it should be.
+        // when the directory is already as it should be (ours, 0700).
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
         if std::fs::metadata(dir)
-            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o777 == 0o700 && m.uid() == me)
         {
             return Ok(());
         }

@@ -80,9 +80,11 @@ impl Guard {
     ///
     /// Not fsynced: the marker is for a process that is killed, and what a
     /// killed process wrote is in the page cache for the next one. After a
-    /// power loss it may be gone, as is everything else the interrupted
-    /// run had not committed; the installation then stays as its last
-    /// recorded run left it. A run's one fsync is its record's commit.
+    /// power loss it may be gone: the interrupted run is then not recorded
+    /// as failed and the files it listed are not removed (what its commands
+    /// did elsewhere happened either way), and the installation stays as
+    /// its last recorded run left it. A run's one fsync is its record's
+    /// commit.
     pub fn mark(&mut self, marker: &Marker) -> std::io::Result<()> {
         let json = serde_json::to_vec(marker).expect("JSON of plain values");
         self.file.set_len(0)?;

@@ -341,9 +341,10 @@ impl Runtime {
                 Err(e) => problems.push(format!("{}: {}: {e}", planned.location, step.path)),
             }
         }
-        if !problems.is_empty() {
-            return Ok(problems);
-        }
+        // Every step is checked even when another could not be: the author
+        // hears of all the problems at once. Only a complete plan is
+        // remembered.
+        let complete = problems.is_empty();
         let key = self.engine.checked_key(
             &plan.action,
             checked
@@ -352,6 +353,7 @@ impl Runtime {
         );
         let remembered = key
             .as_deref()
+            .filter(|_| complete)
             .and_then(|k| self.engine.checked(k))
             .filter(|r| r.len() == checked.len());
         let findings = match remembered {
@@ -373,7 +375,7 @@ impl Runtime {
                         .iter()
                         .flatten()
                         .any(|d| matches!(d.severity, Severity::Error));
-                if let (true, Some(k)) = (passed, &key) {
+                if let (true, true, Some(k)) = (complete, passed, &key) {
                     self.engine.record_checked(k, &findings);
                 }
                 findings

@@ -18,9 +18,12 @@
 //! times). Any write through the file system moves the change time, which
 //! no user can set back, and a replaced file has another inode. When the
 //! stamp differs the bytes are hashed again, and a mismatch recompiles.
-//! This keeps the guarantee of hashing on every load (what runs is what
-//! was compiled) without reading a megabyte per command; every file is
-//! written whole and renamed into place, so none is seen half-written.
+//! A component file is remembered only when it did not change while it
+//! was read and its last change is older than a clock tick (a rewrite
+//! within one tick could keep the stamp). So what runs is what was compiled
+//! from the file as it is, without reading a megabyte per command; every
+//! cache file is written whole and renamed into place, so none is seen
+//! half-written.
 
 use super::bindings::wasmix::mixin::types::{Diagnostic, Info, Severity};
 use super::engine::SandboxError;
@@ -109,10 +112,13 @@ pub(crate) struct Cached {
 /// size, and modification and change times to the nanosecond. `None` off
 /// Unix, where every check hashes.
 fn stamp(path: &Path) -> Option<String> {
+    stamp_of(&std::fs::metadata(path).ok()?)
+}
+
+fn stamp_of(m: &std::fs::Metadata) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
         Some(format!(
             "{}:{}:{}:{}.{:09}:{}.{:09}",
             m.dev(),
@@ -126,8 +132,32 @@ fn stamp(path: &Path) -> Option<String> {
     }
     #[cfg(not(unix))]
     {
-        let _ = path;
+        let _ = m;
         None
+    }
+}
+
+/// How recent a change must not be for a stamp to be trusted: file times
+/// come from a clock that ticks (to 2 s on some file systems), so a file
+/// rewritten within one tick of being hashed could keep its stamp. Git's
+/// "racy clean" rule.
+const RACY: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn settled(m: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let changed = m.mtime().max(m.ctime());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(i64::MAX);
+        now.saturating_sub(changed) > RACY.as_secs() as i64
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        false
     }
 }
 
@@ -200,18 +230,30 @@ impl CompileCache {
         (memo.path == path && Some(memo.stamp) == stamp(path)).then_some(memo.sha256)
     }
 
-    /// Remember that the file at `path`, as it is now, hashes to `digest`.
-    /// Called right after hashing it: a change in between moves the stamp
-    /// recorded here, and the next load hashes again.
-    pub fn remember_digest(&self, path: &Path, digest: &str) {
-        if let Some(stamp) = stamp(path) {
-            let memo = DigestMemo {
-                path: path.to_path_buf(),
-                stamp,
-                sha256: digest.to_string(),
-            };
-            write_json(&self.memo_path(path), &memo);
+    /// Remember that the file at `path` hashes to `digest`: `before` and
+    /// `after` are its metadata, taken from the open file before and after
+    /// the bytes were read. Only a file that did not change meanwhile, and
+    /// whose last change is older than a clock tick, is remembered; any
+    /// other is hashed again next time.
+    pub fn remember_digest(
+        &self,
+        path: &Path,
+        digest: &str,
+        before: &std::fs::Metadata,
+        after: &std::fs::Metadata,
+    ) {
+        let (Some(stamp), Some(again)) = (stamp_of(before), stamp_of(after)) else {
+            return;
+        };
+        if stamp != again || !settled(after) {
+            return;
         }
+        let memo = DigestMemo {
+            path: path.to_path_buf(),
+            stamp,
+            sha256: digest.to_string(),
+        };
+        write_json(&self.memo_path(path), &memo);
     }
 
     /// The compiled component for `digest`, if the cache holds a good one.

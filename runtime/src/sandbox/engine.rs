@@ -54,11 +54,6 @@ fn wt(e: wasmtime::Error) -> SandboxError {
     SandboxError::Wasmtime(format!("{e:#}"))
 }
 
-/// How much of a pooled linear memory is reset in place rather than given
-/// back to the kernel when its instance ends: enough for what a Rust mixin
-/// touches in a step (its data, stack and a small heap).
-const KEEP_RESIDENT: usize = 4 << 20;
-
 /// How many instances the pooling allocator keeps ready, and how large a
 /// memory each may grow to. Steps run one at a time, so a handful of slots
 /// covers a run (a step's instance plus `describe`/`lint` instances).
@@ -165,18 +160,16 @@ impl MixinEngine {
                     .total_stacks(p.instances)
                     .max_memory_size(p.memory_bytes)
                     .max_component_instance_size(1 << 20)
-                    .max_core_instance_size(1 << 20)
-                    // A step's instance is torn down when the step ends and
-                    // the next step reuses its slot. Resetting a slot with
-                    // `madvise` made every step fault its pages back in and
-                    // (with a second thread) interrupt the other core to
-                    // flush its TLB. The first MiBs a mixin touches are
-                    // instead restored in place — only the pages it dirtied,
-                    // found with PAGEMAP_SCAN where the kernel has it (6.7+)
-                    // — to the same contents: zeros or the initial image.
-                    .linear_memory_keep_resident(KEEP_RESIDENT)
-                    .table_keep_resident(64 << 10)
-                    .pagemap_scan(wasmtime::Enabled::Auto);
+                    .max_core_instance_size(1 << 20);
+                // A slot is reset with madvise when its step ends (the
+                // default). PAGEMAP_SCAN (`pagemap_scan`, restoring only the
+                // pages a step dirtied) halved a step's cost here, but in
+                // wasmtime 48 a dirty page that was swapped out is not
+                // reset, and the next step (maybe another mixin) would read
+                // it: faster, not sound. Keeping memory resident without it
+                // (`linear_memory_keep_resident`) trades faults for a memset
+                // and measured no better.
+                pooling.pagemap_scan(wasmtime::Enabled::No);
                 config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
                 match Engine::new(&config) {
                     Ok(e) => e,
@@ -239,14 +232,15 @@ impl MixinEngine {
         let (digest, cached) = match known {
             Some(k) => k,
             None => {
-                let bytes = std::fs::read(path).map_err(|source| SandboxError::Read {
+                let read_err = |source| SandboxError::Read {
                     path: path.to_path_buf(),
                     source,
-                })?;
+                };
+                let (bytes, before, after) = read_watched(path).map_err(read_err)?;
                 let digest = hex::encode(Sha256::digest(&bytes));
                 let cached = match &self.cache {
                     Some(c) => {
-                        c.remember_digest(path, &digest);
+                        c.remember_digest(path, &digest, &before, &after);
                         match c.lookup(&self.engine, &digest) {
                             Some(hit) => hit,
                             None => c.compile(&self.engine, &digest, &bytes, path)?,
@@ -363,6 +357,18 @@ impl MixinEngine {
             c.record_checked(key, findings);
         }
     }
+}
+
+/// The bytes of the file at `path`, with its metadata taken from the open
+/// file before and after reading them (to tell whether it changed meanwhile).
+fn read_watched(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let before = file.metadata()?;
+    let mut bytes = Vec::with_capacity(before.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    let after = file.metadata()?;
+    Ok((bytes, before, after))
 }
 
 fn not_component(path: &Path, e: wasmtime::Error) -> SandboxError {

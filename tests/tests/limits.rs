@@ -277,7 +277,19 @@ fn the_compile_cache_follows_a_component_file_that_changes() {
     assert!(std::fs::read_to_string(&meta[0])
         .unwrap()
         .contains("\"name\":\"exec\""));
-    // Another component written over the same path is the one that loads.
+    // A file changed less than a clock tick ago is hashed on every load;
+    // once settled, its digest is remembered with its stamp.
+    let memos = || {
+        std::fs::read_dir(cache.join("digests"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(memos(), 0, "a file copied just now must not be remembered");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(load(&file).unwrap().digest, first.digest);
+    assert_eq!(memos(), 1);
+    // Another component written over the same path is the one that loads:
+    // the remembered digest no longer matches the file's stamp.
     std::fs::copy(mixin_dir().join("wasmix_probe.wasm"), &file).unwrap();
     let replaced = load(&file).unwrap();
     assert_eq!(replaced.info.name, "probe");

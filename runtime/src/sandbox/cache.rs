@@ -147,12 +147,13 @@ fn settled(m: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let changed = m.mtime().max(m.ctime());
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        let changed = ns(m.mtime(), m.mtime_nsec()).max(ns(m.ctime(), m.ctime_nsec()));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(i64::MAX);
-        now.saturating_sub(changed) > RACY.as_secs() as i64
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(i128::MAX);
+        now.saturating_sub(changed) > RACY.as_nanos() as i128
     }
     #[cfg(not(unix))]
     {

@@ -254,7 +254,7 @@ impl Drop for Store {
             // workflow's parallel tasks): not for long, and never holding
             // up their commits; a busy log is folded by a later command.
             let _ = self.conn.busy_timeout(std::time::Duration::from_millis(50));
-            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            let _ = self.fold_log();
         }
     }
 }
@@ -451,9 +451,7 @@ impl Store {
         }
         tx.commit().map_err(sql)?;
         // The clear values may still sit in the write-ahead log.
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .map_err(sql)
+        self.fold_log()
     }
 
     /// The sharing group a dependency installation was made in, if any.

@@ -1,5 +1,6 @@
 //! Where a command's wall time goes, for profiling the fixed cost of a
-//! command (`docs/performance.md`). With `WASMIX_TIMINGS=1` each [`mark`]
+//! command (`docs/performance.md`). With `WASMIX_TIMINGS=1` (any value but
+//! empty or `0`) each [`mark`]
 //! prints the time since the process started and since the previous mark
 //! to stderr; otherwise a mark is one relaxed atomic load.
 //!
@@ -17,7 +18,9 @@ static LAST: Mutex<Option<(Instant, Instant)>> = Mutex::new(None);
 fn enabled() -> bool {
     match ENABLED.load(Ordering::Relaxed) {
         0 => {
-            let on = std::env::var_os("WASMIX_TIMINGS").is_some_and(|v| v == "1");
+            // Any value but empty or `0` turns it on, so `=true` is not
+            // silently ignored.
+            let on = std::env::var_os("WASMIX_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0");
             ENABLED.store(if on { 2 } else { 1 }, Ordering::Relaxed);
             on
         }

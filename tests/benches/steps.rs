@@ -214,7 +214,8 @@ fn main() {
         for _ in 0..20_000 {
             match which.as_str() {
                 "noop" => run_step(&engine, &probe, r#"{"attempts": []}"#),
-                _ => run_step(&engine, &exec, EXEC_STEP),
+                "exec" => run_step(&engine, &exec, EXEC_STEP),
+                other => panic!("WASMIX_BENCH_LOOP={other:?}: give noop or exec"),
             }
         }
         return;
@@ -332,8 +333,10 @@ fn main() {
 
     // `WASMIX_BENCH_ONLY=steps`: the in-process rows only, for profiling
     // a step (`perf record … cargo bench … --bench steps`).
-    if std::env::var("WASMIX_BENCH_ONLY").is_ok_and(|v| v == "steps") {
-        return;
+    match std::env::var("WASMIX_BENCH_ONLY").as_deref() {
+        Ok("steps") => return,
+        Ok(other) => panic!("WASMIX_BENCH_ONLY={other:?}: the only section to run alone is steps"),
+        Err(_) => {}
     }
 
     // 4. Compile and cache.

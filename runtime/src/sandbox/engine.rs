@@ -238,20 +238,10 @@ impl MixinEngine {
                 };
                 let (bytes, before, after) = read_watched(path).map_err(read_err)?;
                 let digest = hex::encode(Sha256::digest(&bytes));
-                let cached = match &self.cache {
-                    Some(c) => {
-                        c.remember_digest(path, &digest, &before, &after);
-                        match c.lookup(&self.engine, &digest) {
-                            Some(hit) => hit,
-                            None => c.compile(&self.engine, &digest, &bytes, path)?,
-                        }
-                    }
-                    None => Cached {
-                        component: Component::new(&self.engine, &bytes)
-                            .map_err(|e| not_component(path, e))?,
-                        info: None,
-                    },
-                };
+                if let Some(c) = &self.cache {
+                    c.remember_digest(path, &digest, &before, &after);
+                }
+                let cached = self.component(&digest, &bytes, path)?;
                 (digest, cached)
             }
         };
@@ -272,17 +262,6 @@ impl MixinEngine {
         };
         let step_schema: serde_json::Value = serde_json::from_str(&info.step_schema)
             .map_err(|e| not_a_mixin(format!("its step schema is not JSON: {e}")))?;
-        let schema = OnceLock::new();
-        if described {
-            // A schema the validator cannot enforce refuses the mixin when
-            // it is first seen; one the cache records compiled before.
-            let compiled = crate::schema::CompiledSchema::compile(&step_schema)
-                .map_err(|e| not_a_mixin(format!("its step schema cannot be enforced: {e}")))?;
-            let _ = schema.set(Ok(compiled));
-            if let Some(c) = &self.cache {
-                c.record_info(&digest, &info);
-            }
-        }
         let ty = component.component_type();
         let imports = ty
             .imports(&self.engine)
@@ -292,17 +271,26 @@ impl MixinEngine {
             .exports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        Ok(LoadedMixin {
+        let mixin = LoadedMixin {
             name: name.to_string(),
             digest: format!("sha256:{digest}"),
             info,
             step_schema,
-            schema,
+            schema: OnceLock::new(),
             path: path.to_path_buf(),
             imports,
             exports,
             pre,
-        })
+        };
+        if described {
+            // A schema the validator cannot enforce refuses the mixin when
+            // it is first seen; one the cache records compiled before.
+            mixin.schema().map_err(not_a_mixin)?;
+            if let Some(c) = &self.cache {
+                c.record_info(&digest, &mixin.info);
+            }
+        }
+        Ok(mixin)
     }
 
     /// The import names of the component in `bytes` (read from `path`),
@@ -310,18 +298,28 @@ impl MixinEngine {
     /// component importing what the host lacks can still be described.
     pub fn imports_of(&self, path: &Path, bytes: &[u8]) -> Result<Vec<String>, SandboxError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = match &self.cache {
-            Some(c) => match c.lookup(&self.engine, &digest) {
-                Some(hit) => hit.component,
-                None => c.compile(&self.engine, &digest, bytes, path)?.component,
-            },
-            None => Component::new(&self.engine, bytes).map_err(|e| not_component(path, e))?,
-        };
+        let component = self.component(&digest, bytes, path)?.component;
         Ok(component
             .component_type()
             .imports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect())
+    }
+
+    /// The component `digest` (the bytes read from `path`): from the
+    /// compile cache, compiled into it, or compiled when there is none.
+    fn component(&self, digest: &str, bytes: &[u8], path: &Path) -> Result<Cached, SandboxError> {
+        match &self.cache {
+            Some(c) => match c.lookup(&self.engine, digest) {
+                Some(hit) => Ok(hit),
+                None => c.compile(&self.engine, digest, bytes, path),
+            },
+            None => Ok(Cached {
+                component: Component::new(&self.engine, bytes)
+                    .map_err(|e| not_component(path, e))?,
+                info: None,
+            }),
+        }
     }
 
     /// The key under which the checks of these steps are remembered: the

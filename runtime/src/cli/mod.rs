@@ -193,6 +193,92 @@ pub fn parse() -> Result<Cli, Failure> {
     Ok(cli)
 }
 
+/// A command group (`wasmix mixin …`) whose subcommands clap builds only
+/// when the group is the one parsed, or for help, completion and man pages
+/// (which build the whole tree). Building every group's arguments on every
+/// run was a third of the ~1.1 ms clap took before `main` could start work.
+pub struct Deferred<T>(pub T);
+
+thread_local! {
+    /// Set by [`full_command`]: groups are built at once, for the completion
+    /// script and man pages. The help subcommand clap generates mirrors the
+    /// tree as it is when the top level is built, so a deferred group would be
+    /// missing from `wasmix help GROUP SUB` completions.
+    static BUILD_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The whole command tree, no group deferred.
+fn full_command() -> clap::Command {
+    use clap::CommandFactory;
+    BUILD_ALL.set(true);
+    let cmd = Cli::command();
+    BUILD_ALL.set(false);
+    cmd
+}
+
+impl<T: Subcommand> Subcommand for Deferred<T> {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        if BUILD_ALL.get() {
+            return augment_later::<T>(cmd);
+        }
+        cmd.defer(augment_later::<T>)
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        if BUILD_ALL.get() {
+            return augment_later_for_update::<T>(cmd);
+        }
+        cmd.defer(augment_later_for_update::<T>)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        T::has_subcommand(name)
+    }
+}
+
+/// `T`'s subcommands, added when clap builds the group. That is later
+/// than the derive would add them, and `T`'s own doc comment
+/// (`/// \`wasmix mixin …\``) would then replace the about text the
+/// variant in [`Command`] gave the group: that text is put back.
+fn augment_later<T: Subcommand>(cmd: clap::Command) -> clap::Command {
+    let (about, long_about) = (cmd.get_about().cloned(), cmd.get_long_about().cloned());
+    restore_about(T::augment_subcommands(cmd), about, long_about)
+}
+
+/// [`augment_later`] for `update_from_arg_matches`.
+fn augment_later_for_update<T: Subcommand>(cmd: clap::Command) -> clap::Command {
+    let (about, long_about) = (cmd.get_about().cloned(), cmd.get_long_about().cloned());
+    restore_about(T::augment_subcommands_for_update(cmd), about, long_about)
+}
+
+fn restore_about(
+    cmd: clap::Command,
+    about: Option<clap::builder::StyledStr>,
+    long_about: Option<clap::builder::StyledStr>,
+) -> clap::Command {
+    use clap::builder::Resettable;
+    cmd.about(about.map_or(Resettable::Reset, Resettable::Value))
+        .long_about(long_about.map_or(Resettable::Reset, Resettable::Value))
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl<T> std::ops::Deref for Deferred<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// The commands.
 #[derive(Subcommand)]
 pub enum Command {
@@ -236,41 +322,41 @@ pub enum Command {
     Publish(bundle::PublishArgs),
     /// Bundle artifacts: pull, inspect, copy, sign, verify, list tags
     #[command(subcommand)]
-    Bundle(bundle::BundleCommand),
+    Bundle(Deferred<bundle::BundleCommand>),
     /// Inspect installations
     #[command(subcommand)]
-    Installation(installation::InstallationCommand),
+    Installation(Deferred<installation::InstallationCommand>),
     /// Dependency workflows: list, show, resume, retry, cancel
     #[command(subcommand)]
-    Workflow(workflow::WorkflowCommand),
+    Workflow(Deferred<workflow::WorkflowCommand>),
     /// Publish, fetch and manage mixin artifacts
     #[command(subcommand)]
-    Mixin(mixin::MixinCommand),
+    Mixin(Deferred<mixin::MixinCommand>),
     /// Manage the mixin cache
     #[command(subcommand)]
-    Cache(mixin::CacheCommand),
+    Cache(Deferred<mixin::CacheCommand>),
     /// Registry credentials
     #[command(subcommand)]
-    Registry(registry::RegistryCommand),
+    Registry(Deferred<registry::RegistryCommand>),
     /// Signing keys
     #[command(subcommand)]
-    Key(signing::KeyCommand),
+    Key(Deferred<signing::KeyCommand>),
     /// The trust policy mixins are checked against
     #[command(subcommand)]
-    Trust(signing::TrustCommand),
+    Trust(Deferred<signing::TrustCommand>),
     /// Pin a bundle's registry mixins by digest in wasmix.lock
     Lock(lock::LockArgs),
     /// Credential sets: where each credential's value comes from
     #[command(subcommand)]
-    Credentials(sets::SetCommand),
+    Credentials(Deferred<sets::SetCommand>),
     /// Parameter sets: where each parameter's value comes from
     #[command(subcommand)]
-    Parameters(sets::SetCommand),
+    Parameters(Deferred<sets::SetCommand>),
     /// Print the versions of wasmix, wasmtime and the mixin contract
     Version,
     /// The effective settings and where each came from (flag, environment, config file, default)
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(Deferred<ConfigCommand>),
     /// Print a shell completion script (`wasmix completion bash > /etc/bash_completion.d/wasmix`)
     Completion {
         /// The shell
@@ -287,7 +373,6 @@ pub enum Command {
 /// Write one man page per command and subcommand (`wasmix-mixin-push.1`),
 /// each written whole before it is renamed into place.
 fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
-    use clap::CommandFactory;
     fn walk(
         cmd: &clap::Command,
         name: String,
@@ -306,7 +391,7 @@ fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
         Ok(())
     }
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command();
+    let mut cmd = full_command();
     cmd.build();
     let mut pages = Vec::new();
     walk(&cmd, "wasmix".into(), dir, &mut pages)?;
@@ -336,7 +421,9 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Credentials(c) => sets::run(cli, wasmix::sets::SetKind::Credential, c),
         Command::Parameters(c) => sets::run(cli, wasmix::sets::SetKind::Parameter, c),
         Command::Version => version(cli),
-        Command::Config(ConfigCommand::Show) => config_show(cli),
+        Command::Config(c) => match c.0 {
+            ConfigCommand::Show => config_show(cli),
+        },
         Command::Man { out } => {
             let pages = man_pages(out).map_err(|e| {
                 Failure::from(anyhow::anyhow!(
@@ -352,10 +439,9 @@ pub fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Completion { shell } => {
-            use clap::CommandFactory;
             clap_complete::generate(
                 *shell,
-                &mut Cli::command(),
+                &mut full_command(),
                 "wasmix",
                 &mut std::io::stdout(),
             );
@@ -492,4 +578,55 @@ pub fn parse_pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Each command's path, about text and argument ids, depth first; the
+    /// generated help subcommand is left out.
+    fn shape(cmd: &clap::Command, path: String, out: &mut Vec<String>) {
+        let args: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        let about = cmd.get_about().map(|a| a.to_string());
+        out.push(format!("{path} | {about:?} | {args:?}"));
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            shape(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn deferred_groups_build_into_the_same_tree() {
+        // Deferred: parsing `wasmix install` never builds `mixin push`.
+        let unbuilt = Cli::command();
+        let mixin = unbuilt.find_subcommand("mixin").expect("mixin group");
+        assert_eq!(mixin.get_subcommands().count(), 0);
+
+        let mut deferred = Cli::command();
+        deferred.build();
+        let mut full = full_command();
+        full.build();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        shape(&deferred, "wasmix".into(), &mut a);
+        shape(&full, "wasmix".into(), &mut b);
+        assert_eq!(a, b);
+        // The group keeps the about text its variant gives it, not its
+        // enum's doc comment.
+        assert!(
+            a.iter().any(|l| l
+                .starts_with("wasmix mixin | Some(\"Publish, fetch and manage mixin artifacts\")")),
+            "{a:#?}"
+        );
+        assert!(a.iter().any(|l| l.starts_with("wasmix mixin push |")));
+        // The help subcommand of the full tree reaches into groups, for
+        // `wasmix help mixin push` completions.
+        let help = full.find_subcommand("help").expect("help");
+        let mixin = help.find_subcommand("mixin").expect("help mixin");
+        assert!(mixin.find_subcommand("push").is_some());
+        full.debug_assert();
+    }
 }

@@ -81,7 +81,10 @@ impl Driver for DebugDriver {
                 .collect(),
         };
         if self.print {
-            eprintln!("debug driver: would run {rec:?}");
+            // One write: stderr is unbuffered, and `{:?}` straight to it
+            // is a write per field (about forty system calls a request).
+            let line = format!("debug driver: would run {rec:?}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
         self.recorded
             .lock()

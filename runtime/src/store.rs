@@ -272,7 +272,7 @@ fn state_context(run_id: i64, name: &str) -> String {
 /// The store's layout version, kept in SQLite's `user_version`. Raise it
 /// with every change to [`SCHEMA`] (or to what `open` does once per store):
 /// a store at this version is opened without re-running either.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS installations (
@@ -315,6 +315,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     pid INTEGER NOT NULL, run_floor INTEGER NOT NULL, started_ms INTEGER NOT NULL,
     finished_ms INTEGER, status TEXT NOT NULL, run_id INTEGER, error TEXT,
     PRIMARY KEY (workflow_id, node, attempt));
+CREATE INDEX IF NOT EXISTS runs_by_installation ON runs (installation, status, id);
+CREATE INDEX IF NOT EXISTS outputs_by_installation ON outputs (installation, name, run_id);
+CREATE INDEX IF NOT EXISTS state_files_by_installation ON state_files (installation, run_id);
 ";
 
 /// Everything one run records, written in one transaction.
@@ -402,6 +405,11 @@ impl Store {
                 .map_err(sql)?;
             conn.execute_batch(SCHEMA).map_err(sql)?;
         }
+        // Parse the schema now: every use of a store needs it, and opening
+        // may be on another thread while the caller has other work
+        // (`wasmix install` opens its store while mixins load).
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .map_err(sql)?;
         let mut store = Store {
             conn,
             path: shown.clone(),
@@ -632,12 +640,28 @@ impl Store {
 
     /// All installations, by name.
     pub fn installations(&self) -> Result<Vec<Installation>, StoreError> {
+        self.select_installations("ORDER BY name", params![])
+    }
+
+    /// One installation: looked up by its key, not found among all of them
+    /// (every action reads its installation first).
+    pub fn installation(&self, name: &str) -> Result<Option<Installation>, StoreError> {
+        Ok(self
+            .select_installations("WHERE name = ?1", params![name])?
+            .pop())
+    }
+
+    fn select_installations(
+        &self,
+        clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Installation>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, bundle, version, manifest, status, last_action, created, modified FROM installations ORDER BY name")
+            .prepare(&format!("SELECT name, bundle, version, manifest, status, last_action, created, modified FROM installations {clause}"))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |row| {
+            .query_map(args, |row| {
                 Ok(Installation {
                     name: row.get(0)?,
                     bundle: row.get(1)?,
@@ -651,11 +675,6 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// One installation.
-    pub fn installation(&self, name: &str) -> Result<Option<Installation>, StoreError> {
-        Ok(self.installations()?.into_iter().find(|i| i.name == name))
     }
 
     /// Runs of an installation, newest first.
@@ -1026,6 +1045,34 @@ mod tests {
     }
 
     #[test]
+    fn lookups_by_installation_use_an_index() {
+        // Every command reads its installation's last run, outputs and
+        // state: without these indexes each read scans every run ever
+        // recorded, and a store with months of history slows every command.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("state.db")).unwrap();
+        for sql in [
+            "SELECT MAX(id) FROM runs WHERE installation = 'a' AND status = 'succeeded'",
+            "SELECT parameters FROM runs WHERE installation = 'a' AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+            "SELECT MAX(run_id) FROM outputs WHERE installation = 'a' AND name = 'n'",
+            "SELECT name FROM state_files WHERE installation = 'a' AND run_id = 1",
+        ] {
+            let plan: Vec<String> = s
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("_by_installation")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_layout_version_moves_with_the_schema() {
         // A store at SCHEMA_VERSION is opened without running SCHEMA: a
         // change to SCHEMA that keeps the version would never reach
@@ -1034,7 +1081,7 @@ mod tests {
         let hash = hex::encode(sha2::Sha256::digest(SCHEMA.as_bytes()));
         assert_eq!(
             (SCHEMA_VERSION, &hash[..16]),
-            (1, "cd0f74c6c0d123fe"),
+            (2, "986f6690475f7875"),
             "SCHEMA changed: raise SCHEMA_VERSION and update this test"
         );
     }

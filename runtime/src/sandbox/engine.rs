@@ -180,6 +180,7 @@ impl MixinEngine {
             }
             None => Engine::new(&base()).map_err(wt)?,
         };
+        crate::timing::mark("runtime: engine");
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wt)?;
         super::bindings::Mixin::add_to_linker::<StepState, wasmtime::component::HasSelf<StepState>>(
@@ -187,6 +188,7 @@ impl MixinEngine {
             |s| s,
         )
         .map_err(wt)?;
+        crate::timing::mark("runtime: linker");
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.weak();

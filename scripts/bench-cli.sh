@@ -9,6 +9,8 @@
 # debug build in CARGO_TARGET_DIR or ./target). With the native exec mixin
 # built (`make native`), also times Porter's model for the same steps: per
 # step, the exec mixin as a process reading its step on stdin, then `echo`.
+# Times are bash's $EPOCHREALTIME (µs), read without starting a process:
+# `$(date +%s%N)` put two forks and a `date` around every sample.
 set -euo pipefail
 steps=${1:-20}
 runs=${2:-15}
@@ -37,10 +39,10 @@ for r in $(seq 1 "$runs"); do
   if [ "$cache" = cold ]; then
     export WASMIX_HOME=$work/home-$r
   fi
-  start=$(date +%s%N)
+  start=${EPOCHREALTIME/./}
   "$bin" install "$bundle" -i "run$r" --driver "$driver" >/dev/null 2>&1
-  end=$(date +%s%N)
-  times+=($(( (end - start) / 1000 )))
+  end=${EPOCHREALTIME/./}
+  times+=($(( end - start )))
 done
 median_ms() {
   local sorted
@@ -57,13 +59,13 @@ if [ "$driver" = host ] && [ "$cache" = warm ] && [ -x "$native" ]; then
 '
   times=()
   for r in $(seq 1 "$runs"); do
-    start=$(date +%s%N)
+    start=${EPOCHREALTIME/./}
     for i in $(seq 1 "$steps"); do
       printf '%s' "$step" | OUTPUTS_DIR="$work" "$native" >/dev/null
       /bin/echo hello >/dev/null
     done
-    end=$(date +%s%N)
-    times+=($(( (end - start) / 1000 )))
+    end=${EPOCHREALTIME/./}
+    times+=($(( end - start )))
   done
   echo "porter model (process per step + command): steps=$steps runs=$runs median_ms=$(median_ms "${times[@]}")"
 fi

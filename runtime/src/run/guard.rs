@@ -53,7 +53,7 @@ impl Guard {
         crate::fsutil::private_dir(dir).map_err(io)?;
         let path = dir.join(crate::fsutil::file_name_for(installation, "run"));
         let mut file = crate::fsutil::lock_file(&path).map_err(io)?;
-        if !crate::fsutil::try_lock(&file).map_err(io)? {
+        if !Self::try_lock_settled(&file).map_err(io)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             let holder = match serde_json::from_str::<Marker>(&text) {
@@ -74,6 +74,28 @@ impl Guard {
         file.read_to_string(&mut text).map_err(io)?;
         let left = serde_json::from_str::<Marker>(&text).ok();
         Ok((Guard { file }, left))
+    }
+
+    /// Try the lock; when it is held but its file says nothing (no holder
+    /// has written what it is doing yet), try again for a few milliseconds
+    /// before giving up. Two things hold the lock without a word: an
+    /// action that has only just taken it, and — in a process running
+    /// actions on several threads — a child being started on another
+    /// thread, which shares the descriptor from `fork` until its `exec`
+    /// closes it (close-on-exec). The first names itself within the wait;
+    /// the second lets go, and this action is not refused for it.
+    fn try_lock_settled(file: &std::fs::File) -> std::io::Result<bool> {
+        const TRIES: u32 = 20;
+        for attempt in 0..TRIES {
+            if crate::fsutil::try_lock(file)? {
+                return Ok(true);
+            }
+            if attempt + 1 == TRIES || file.metadata()?.len() > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(false)
     }
 
     /// Say what this action is doing (replacing what a killed one wrote).
@@ -129,6 +151,20 @@ mod tests {
         drop(g);
         let (_g, left) = Guard::acquire(dir.path(), "app").unwrap();
         assert!(left.is_none(), "a clean end leaves no marker");
+    }
+
+    #[test]
+    fn a_holder_that_never_says_what_it_does_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = crate::fsutil::lock_file(&dir.path().join("app.run")).unwrap();
+        assert!(crate::fsutil::try_lock(&held).unwrap());
+        let err = Guard::acquire(dir.path(), "app").unwrap_err().to_string();
+        assert!(
+            err.contains("another wasmix is running an action on it"),
+            "{err}"
+        );
+        drop(held);
+        Guard::acquire(dir.path(), "app").unwrap();
     }
 
     #[test]

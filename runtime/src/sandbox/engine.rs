@@ -166,9 +166,13 @@ impl MixinEngine {
                 // pages a step dirtied) halved a step's cost here, but in
                 // wasmtime 48 a dirty page that was swapped out is not
                 // reset, and the next step (maybe another mixin) would read
-                // it: faster, not sound. Keeping memory resident without it
-                // (`linear_memory_keep_resident`) trades faults for a memset
-                // and measured no better.
+                // it: faster, not sound. wasmtime 50 resets those pages, but
+                // it needs Rust 1.97, and on this kernel (6.18) the scan
+                // reports pages never touched as written too, so the reset
+                // became a memset of the whole budget and was no faster
+                // (measured; docs/performance.md). Keeping memory resident
+                // without the scan (`linear_memory_keep_resident`) is that
+                // same memset.
                 pooling.pagemap_scan(wasmtime::Enabled::No);
                 config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
                 match Engine::new(&config) {

@@ -5,10 +5,11 @@ resets a slot by scanning for written pages: where never-touched pages count
 as written, that reset is a memset of its whole budget and gains nothing
 over madvise (docs/performance.md, "PAGEMAP_SCAN in wasmtime 50").
 
-Maps 512 anonymous pages, writes page 300, reads page 10, and scans the first
-256 pages with wasmtime's masks (written, not the zero page, not a file).
-A kernel that tracks only real writes reports nothing; one that counts holes
-as written reports pages 0-10 and 11-256.
+Maps 512 anonymous pages (huge pages off for them, or one write would fill
+them all), writes page 300, reads page 10, and scans them with wasmtime's
+masks (written, not the zero page, not a file), reporting at most 256 pages.
+A kernel that counts only real writes reports page 300 alone; one that counts
+never-touched pages as written reports pages 0-10 and 11-257 and stops there.
 """
 import ctypes
 import os
@@ -21,6 +22,9 @@ libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PAGES = 512
 base = libc.mmap(None, PAGES * PAGE, 3, 0x02 | 0x20, -1, 0)  # RW, private|anon
+if base in (None, ctypes.c_void_p(-1).value):
+    raise SystemExit(f"mmap failed (errno {ctypes.get_errno()})")
+libc.madvise(ctypes.c_void_p(base), ctypes.c_size_t(PAGES * PAGE), 15)  # MADV_NOHUGEPAGE
 ctypes.memset(base + 300 * PAGE, 1, 1)
 ctypes.string_at(base + 10 * PAGE, 1)
 

@@ -92,6 +92,28 @@ fn flock(_file: &std::fs::File, _wait: bool) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// Let go of the `flock` on `file` now, for every descriptor that shares
+/// its open file: closing only ours would leave the lock held by a child
+/// being started on another thread, which shares the descriptor from `fork`
+/// until its `exec` closes it.
+#[cfg(unix)]
+pub fn unlock(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor the caller owns; no memory is shared
+    // with the kernel.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Without `flock`, there is nothing to let go of.
+#[cfg(not(unix))]
+pub fn unlock(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Take an exclusive `flock` on `file` without waiting; false when another
 /// process holds it.
 pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {

@@ -118,10 +118,8 @@ enum Attempt {
     Inspect,
 }
 
-/// Zero-initialised memory (`.bss`) larger than the host resets in place,
-/// so that `dirty` exercises both ways a pooled slot is reset: pages copied
-/// back or zeroed in place, and pages given back to the kernel.
-const SCRATCH_BYTES: usize = 2 << 20;
+/// Zero-initialised memory (`.bss`) spanning many pages, for `dirty`.
+const SCRATCH_BYTES: usize = 64 << 10;
 static mut SCRATCH: [u8; SCRATCH_BYTES] = [0; SCRATCH_BYTES];
 /// Initialised memory (`.data`): a fresh instance holds these bytes.
 static mut MARKER: [u8; 16] = *b"pristine-marker!";

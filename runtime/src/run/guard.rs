@@ -53,7 +53,7 @@ impl Guard {
         crate::fsutil::private_dir(dir).map_err(io)?;
         let path = dir.join(crate::fsutil::file_name_for(installation, "run"));
         let mut file = crate::fsutil::lock_file(&path).map_err(io)?;
-        if !Self::try_lock_settled(&file).map_err(io)? {
+        if !crate::fsutil::try_lock(&file).map_err(io)? {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             let holder = match serde_json::from_str::<Marker>(&text) {
@@ -76,28 +76,6 @@ impl Guard {
         Ok((Guard { file }, left))
     }
 
-    /// Try the lock; when it is held but its file says nothing (no holder
-    /// has written what it is doing yet), try again for a few milliseconds
-    /// before giving up. Two things hold the lock without a word: an
-    /// action that has only just taken it, and — in a process running
-    /// actions on several threads — a child being started on another
-    /// thread, which shares the descriptor from `fork` until its `exec`
-    /// closes it (close-on-exec). The first names itself within the wait;
-    /// the second lets go, and this action is not refused for it.
-    fn try_lock_settled(file: &std::fs::File) -> std::io::Result<bool> {
-        const TRIES: u32 = 20;
-        for attempt in 0..TRIES {
-            if crate::fsutil::try_lock(file)? {
-                return Ok(true);
-            }
-            if attempt + 1 == TRIES || file.metadata()?.len() > 0 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        Ok(false)
-    }
-
     /// Say what this action is doing (replacing what a killed one wrote).
     ///
     /// Not fsynced: the marker is for a process that is killed, and what a
@@ -117,8 +95,14 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Empty: a clean end. The lock goes with the file descriptor.
+        // Empty: a clean end. Then unlock explicitly rather than leave it
+        // to closing the descriptor: in a process running actions on
+        // several threads, a child being started on another thread shares
+        // the descriptor until its `exec`, and would hold the lock (so the
+        // next action on this installation would be refused as busy) until
+        // then.
         let _ = self.file.set_len(0);
+        let _ = crate::fsutil::unlock(&self.file);
     }
 }
 
@@ -165,6 +149,17 @@ mod tests {
         );
         drop(held);
         Guard::acquire(dir.path(), "app").unwrap();
+    }
+
+    #[test]
+    fn a_clean_end_lets_go_even_while_a_copy_of_the_descriptor_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, _) = Guard::acquire(dir.path(), "app").unwrap();
+        // What a child forked on another thread holds until its exec.
+        let copy = g.file.try_clone().unwrap();
+        drop(g);
+        Guard::acquire(dir.path(), "app").unwrap();
+        drop(copy);
     }
 
     #[test]

@@ -18,10 +18,11 @@ use wasmtime::{Config, Engine};
 /// How often the epoch advances; step deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// How much of each pooled table slot is zeroed in place when a step ends,
-/// instead of being given back to the kernel. The first-party mixins' tables
-/// fit in it many times over; a larger table has the rest given back as
-/// before.
+/// At most how much of each pooled table slot is zeroed in place when a
+/// step ends, instead of being given back to the kernel (a step zeroes its
+/// table's current size, rounded up to a page). The first-party mixins'
+/// tables fit in it many times over; a larger table has the rest given back
+/// as before.
 const TABLE_RESIDENT: usize = 64 << 10;
 
 /// Why a mixin could not be loaded or run.

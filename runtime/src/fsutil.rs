@@ -92,38 +92,48 @@ fn flock(_file: &std::fs::File, _wait: bool) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Let go of the `flock` on `file` now, for every descriptor that shares
-/// its open file: closing only ours would leave the lock held by a child
-/// being started on another thread, which shares the descriptor from `fork`
-/// until its `exec` closes it.
-#[cfg(unix)]
-pub fn unlock(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a descriptor the caller owns; no memory is shared
-    // with the kernel.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+/// An exclusive `flock` held on an open lock file. Dropping it lets go of
+/// the lock explicitly, not only by closing the descriptor: a child being
+/// started on another thread shares the descriptor from `fork` until its
+/// `exec` closes it, and would hold the lock until then (the next action on
+/// the installation refused as busy, a waiter kept waiting).
+#[derive(Debug)]
+pub struct HeldLock(std::fs::File);
+
+impl std::ops::Deref for HeldLock {
+    type Target = std::fs::File;
+    fn deref(&self) -> &std::fs::File {
+        &self.0
     }
 }
 
-/// Without `flock`, there is nothing to let go of.
-#[cfg(not(unix))]
-pub fn unlock(_file: &std::fs::File) -> std::io::Result<()> {
-    Ok(())
+impl std::ops::DerefMut for HeldLock {
+    fn deref_mut(&mut self) -> &mut std::fs::File {
+        &mut self.0
+    }
 }
 
-/// Take an exclusive `flock` on `file` without waiting; false when another
-/// process holds it.
-pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
-    flock(file, false)
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Take an exclusive `flock` on `file` without waiting: the held lock, or
+/// the file back (to read what its holder wrote) when another open file
+/// holds it.
+pub fn try_lock(file: std::fs::File) -> std::io::Result<Result<HeldLock, std::fs::File>> {
+    Ok(if flock(&file, false)? {
+        Ok(HeldLock(file))
+    } else {
+        Err(file)
+    })
 }
 
 /// Open (creating) `path` and wait for an exclusive `flock` on it; the lock
-/// is held until the returned file is dropped (or the process dies).
-pub fn lock_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+/// is held until the returned lock is dropped (or the process dies).
+pub fn lock_exclusive(path: &Path) -> std::io::Result<HeldLock> {
     let file = lock_file(path)?;
     flock(&file, true)?;
-    Ok(file)
+    Ok(HeldLock(file))
 }

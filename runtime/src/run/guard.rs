@@ -39,7 +39,7 @@ pub struct Marker {
 /// The held lock; emptied and released on drop.
 #[derive(Debug)]
 pub struct Guard {
-    file: std::fs::File,
+    file: crate::fsutil::HeldLock,
 }
 
 impl Guard {
@@ -52,24 +52,27 @@ impl Guard {
         };
         crate::fsutil::private_dir(dir).map_err(io)?;
         let path = dir.join(crate::fsutil::file_name_for(installation, "run"));
-        let mut file = crate::fsutil::lock_file(&path).map_err(io)?;
-        if !crate::fsutil::try_lock(&file).map_err(io)? {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let holder = match serde_json::from_str::<Marker>(&text) {
-                Ok(m) => format!(
-                    "{} is running it (process {}, since {})",
-                    m.action,
-                    m.pid,
-                    crate::store::rfc3339(m.started)
-                ),
-                Err(_) => "another wasmix is running an action on it".into(),
-            };
-            return Err(RunError::Busy {
-                installation: installation.to_string(),
-                holder,
-            });
-        }
+        let file = crate::fsutil::lock_file(&path).map_err(io)?;
+        let mut file = match crate::fsutil::try_lock(file).map_err(io)? {
+            Ok(held) => held,
+            Err(mut file) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = match serde_json::from_str::<Marker>(&text) {
+                    Ok(m) => format!(
+                        "{} is running it (process {}, since {})",
+                        m.action,
+                        m.pid,
+                        crate::store::rfc3339(m.started)
+                    ),
+                    Err(_) => "another wasmix is running an action on it".into(),
+                };
+                return Err(RunError::Busy {
+                    installation: installation.to_string(),
+                    holder,
+                });
+            }
+        };
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io)?;
         let left = serde_json::from_str::<Marker>(&text).ok();
@@ -95,14 +98,9 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Empty: a clean end. Then unlock explicitly rather than leave it
-        // to closing the descriptor: in a process running actions on
-        // several threads, a child being started on another thread shares
-        // the descriptor until its `exec`, and would hold the lock (so the
-        // next action on this installation would be refused as busy) until
-        // then.
+        // Empty: a clean end. The lock is let go with `file` (explicitly,
+        // see `HeldLock`).
         let _ = self.file.set_len(0);
-        let _ = crate::fsutil::unlock(&self.file);
     }
 }
 
@@ -140,8 +138,8 @@ mod tests {
     #[test]
     fn a_holder_that_never_says_what_it_does_is_still_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let held = crate::fsutil::lock_file(&dir.path().join("app.run")).unwrap();
-        assert!(crate::fsutil::try_lock(&held).unwrap());
+        let file = crate::fsutil::lock_file(&dir.path().join("app.run")).unwrap();
+        let held = crate::fsutil::try_lock(file).unwrap().unwrap();
         let err = Guard::acquire(dir.path(), "app").unwrap_err().to_string();
         assert!(
             err.contains("another wasmix is running an action on it"),

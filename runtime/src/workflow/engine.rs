@@ -113,7 +113,7 @@ pub struct Engine<'a> {
 
 /// The held lock on a workflow; released when dropped (or when the
 /// process dies).
-struct Held(#[allow(dead_code)] std::fs::File);
+struct Held(#[allow(dead_code)] crate::fsutil::HeldLock);
 
 fn lock(dir: &std::path::Path, id: i64) -> Result<Held, WorkflowError> {
     let path = dir.join(format!("workflow-{id}.lock"));
@@ -122,14 +122,14 @@ fn lock(dir: &std::path::Path, id: i64) -> Result<Held, WorkflowError> {
         source,
     };
     crate::fsutil::private_dir(dir).map_err(err)?;
-    let mut file = crate::fsutil::lock_file(&path).map_err(err)?;
-    if !crate::fsutil::try_lock(&file).map_err(err)? {
+    let file = crate::fsutil::lock_file(&path).map_err(err)?;
+    let Ok(mut file) = crate::fsutil::try_lock(file).map_err(err)? else {
         let pid = std::fs::read_to_string(&path).unwrap_or_default();
         return Err(WorkflowError::Busy {
             id,
             pid: pid.trim().to_string(),
         });
-    }
+    };
     file.set_len(0).map_err(err)?;
     write!(file, "{}", std::process::id()).map_err(err)?;
     Ok(Held(file))
